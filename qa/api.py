@@ -1,0 +1,96 @@
+"""Index management for callers holding Settings: the CLI, the UI and Python users."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from index.indexer import IndexReport, Progress
+from index.indexer import index_paths as _index_paths
+from index.models import Article
+from index.store import drop_index
+from qa.errors import ArticleNotFoundError
+from qa.resources import forget, lexical_dir, open_for_writing, open_index, store_location
+from qa.settings import Settings
+
+
+@dataclass(frozen=True)
+class IndexStatus:
+    """What is indexed and which models are in use."""
+
+    articles: int
+    chunks: int
+    embedder: str
+    generator: str
+    location: str
+
+
+def index_paths(
+    paths: Sequence[Path],
+    *,
+    settings: Settings,
+    prune: bool = False,
+    rebuild: bool = False,
+    progress: Progress | None = None,
+) -> IndexReport:
+    """Index article files or folders into the configured store.
+
+    Args:
+        paths: Files or folders of article ``.txt`` files.
+        settings: Where the index lives and which embedder to use.
+        prune: Remove indexed articles whose files are gone.
+        rebuild: Drop the whole index first (e.g. after changing the embedder).
+        progress: Optional ``progress(done, total, message)`` callback.
+
+    Returns:
+        Per-file outcomes; bad files are reported, not raised.
+
+    Raises:
+        FileNotFoundError: A path does not exist.
+        EmbeddingModelMismatchError: The index was built with another model (use rebuild).
+        StoreUnavailableError: The Chroma server is down.
+    """
+    missing = [str(p) for p in paths if not Path(p).exists()]
+    if missing:
+        raise FileNotFoundError(f"no such file or folder: {', '.join(missing)}")
+    if rebuild:
+        drop_index(store_location(settings))
+        forget(settings)
+    store, embedder = open_for_writing(settings)
+    return _index_paths(
+        [Path(p) for p in paths],
+        store=store,
+        embedder=embedder,
+        lexical_dir=lexical_dir(settings),
+        prune=prune,
+        progress=progress,
+    )
+
+
+def status(settings: Settings) -> IndexStatus:
+    """Counts of the index and the models in use.
+
+    Raises:
+        IndexNotBuiltError: Nothing indexed yet.
+    """
+    index = open_index(settings)
+    return IndexStatus(
+        articles=index.store.count_articles(),
+        chunks=index.store.count_chunks(),
+        embedder=index.embedder.identity,
+        generator=settings.generator,
+        location=index.store.location.describe,
+    )
+
+
+def get_article(article_id: str, *, settings: Settings) -> Article:
+    """The full text of an indexed article.
+
+    Raises:
+        ArticleNotFoundError: No article has this id.
+    """
+    article = open_index(settings).store.get_article(article_id)
+    if article is None:
+        raise ArticleNotFoundError(f"no indexed article has id {article_id!r}")
+    return article

@@ -1,0 +1,153 @@
+"""The ``qa`` command: a thin layer over the library.
+
+``qa index`` and ``qa ask`` live here. ``qa ui``, ``qa eval`` and ``qa bench`` are
+registered by the ``ui`` and ``eval`` packages through the ``qa.commands`` entry
+point group, so imports keep flowing one way (index <- qa <- ui/eval).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from collections.abc import Sequence
+from dataclasses import asdict
+from datetime import datetime
+from importlib.metadata import entry_points
+from pathlib import Path
+from typing import Any
+
+from qa.errors import QAError
+from qa.settings import Settings
+
+EXIT_OK, EXIT_ERROR, EXIT_PARTIAL = 0, 1, 3
+
+
+def sample_articles_dir() -> Path:
+    """The bundled sample articles (installed as package data of ``index``)."""
+    return Path(__file__).resolve().parent.parent / "index" / "samples"
+
+
+def _cmd_index(args: argparse.Namespace, settings: Settings) -> int:
+    from tqdm import tqdm
+
+    from qa.api import index_paths
+
+    paths = args.paths or [sample_articles_dir()]
+    bar = tqdm(total=0, unit="article", disable=not sys.stderr.isatty() or args.quiet)
+
+    def progress(done: int, total: int, _msg: str) -> None:
+        bar.total = total
+        bar.n = done
+        bar.refresh()
+
+    report = index_paths(
+        paths, settings=settings, prune=args.prune, rebuild=args.rebuild, progress=progress
+    )
+    bar.close()
+    for f in report.files:
+        if f.status == "failed":
+            print(f"FAILED  {f.path}: {f.reason}", file=sys.stderr)
+        elif args.verbose or f.status in ("removed",):
+            print(f"{f.status:<8}{f.path}")
+    print(
+        f"{report.summary}; {report.embedded_chunks} chunks embedded "
+        f"({report.reused_chunks} reused) in {report.seconds:.1f}s"
+    )
+    return EXIT_PARTIAL if report.failed else EXIT_OK
+
+
+def _cmd_ask(args: argparse.Namespace, settings: Settings) -> int:
+    from qa.answering import stream
+    from qa.types import Answer
+
+    filters = {"since": args.since, "until": args.until, "source": args.source}
+    filters = {k: v for k, v in filters.items() if v}
+    answer = None
+    pieces: list[str] = []
+    for item in stream(args.question, filters=filters, settings=settings):
+        if isinstance(item, Answer):
+            answer = item
+        elif not args.json:
+            pieces.append(item)
+            print(item, end="", flush=True)
+    assert answer is not None
+    if args.json:
+        print(json.dumps(answer_to_json(answer), ensure_ascii=False, indent=2))
+        return EXIT_OK
+    streamed = "".join(pieces)
+    if answer.text.strip() != streamed.strip():  # markers were checked and renumbered
+        print(f"\n\nVerified answer: {answer.text}")
+    print()
+    for c in answer.citations:
+        print(f"  [{c.marker}] {c.title} ({c.published:%Y-%m-%d}, {c.source})\n      „{c.quote}“")
+    print(f"  ({answer.generator}, {answer.timings.get('total', 0):.2f}s)")
+    return EXIT_OK
+
+
+def answer_to_json(answer: Any) -> dict[str, Any]:
+    """A JSON-ready dict of an Answer (dates as ISO strings)."""
+
+    def convert(obj: Any) -> Any:
+        if isinstance(obj, datetime):
+            return obj.isoformat()
+        if isinstance(obj, dict):
+            return {k: convert(v) for k, v in obj.items()}
+        if isinstance(obj, list | tuple):
+            return [convert(v) for v in obj]
+        return obj
+
+    return convert(asdict(answer))
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser with every registered subcommand."""
+    parser = argparse.ArgumentParser(prog="qa", description=__doc__.splitlines()[0])
+    parser.add_argument("-v", "--verbose", action="store_true", help="more output")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("index", help="index article files or folders (default: the samples)")
+    p.add_argument("paths", nargs="*", type=Path, help="files or folders of .txt articles")
+    p.add_argument("--prune", action="store_true", help="remove articles whose files are gone")
+    p.add_argument("--rebuild", action="store_true", help="drop the index and build it anew")
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=_cmd_index)
+
+    p = sub.add_parser("ask", help="answer a question from the indexed articles")
+    p.add_argument("question")
+    p.add_argument("--json", action="store_true", help="print the Answer as JSON")
+    p.add_argument("--since", help="only articles published on/after YYYY-MM-DD")
+    p.add_argument("--until", help="only articles published on/before YYYY-MM-DD")
+    p.add_argument("--source", help="only articles with this source tag")
+    p.set_defaults(func=_cmd_ask)
+
+    for ep in entry_points(group="qa.commands"):
+        try:
+            register = ep.load()
+        except ImportError as exc:  # a package installed without its extras
+            logging.getLogger(__name__).debug("qa %s unavailable: %s", ep.name, exc)
+            continue
+        register(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the CLI; returns the exit code (1 on errors, 3 when some files failed)."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING)
+    logging.getLogger("bm25s").setLevel(logging.WARNING)  # it logs every index build
+    try:
+        settings = Settings.from_env()
+        return int(args.func(args, settings) or 0)
+    except (QAError, ValueError, FileNotFoundError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_ERROR
+    except KeyboardInterrupt:
+        print("interrupted; re-run the same command to finish (nothing is lost)", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

