@@ -1,0 +1,1 @@
+"""Evaluation against gold answers: datasets, metrics, reports."""

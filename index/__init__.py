@@ -1,0 +1,1 @@
+"""Indexing: article parsing, chunking, embedding and the Chroma store."""

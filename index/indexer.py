@@ -29,7 +29,7 @@ Progress = Callable[[int, int, str], None]
 
 # Articles are written in groups: big enough for efficient batched embedding and
 # bulk upserts, small enough that an interruption loses little work.
-_GROUP_CHUNKS = 256
+DEFAULT_GROUP_CHUNKS = 256
 
 
 @dataclass(frozen=True)
@@ -110,8 +110,9 @@ def index_paths(
     embedder: Embedder,
     lexical_dir: Path,
     prune: bool = False,
-    params: ChunkParams = ChunkParams(),  # noqa: B008 - frozen, safe as a default
+    params: ChunkParams = ChunkParams(),
     progress: Progress | None = None,
+    group_chunks: int = DEFAULT_GROUP_CHUNKS,
 ) -> IndexReport:
     """Index article files and folders.
 
@@ -123,6 +124,7 @@ def index_paths(
         prune: Also remove indexed articles whose files no longer exist.
         params: Chunking parameters.
         progress: Optional progress callback.
+        group_chunks: About how many chunks are embedded and written together.
 
     Returns:
         Per-file outcomes and counts. Bad files are reported, never raised.
@@ -140,6 +142,7 @@ def index_paths(
         prune=prune,
         params=params,
         progress=progress,
+        group_chunks=group_chunks,
     )
 
 
@@ -151,8 +154,9 @@ def index_articles(
     lexical_dir: Path,
     failures: Iterable[ParseFailure] = (),
     prune: bool = False,
-    params: ChunkParams = ChunkParams(),  # noqa: B008
+    params: ChunkParams = ChunkParams(),
     progress: Progress | None = None,
+    group_chunks: int = DEFAULT_GROUP_CHUNKS,
 ) -> IndexReport:
     """Index parsed articles; see :func:`index_paths`."""
     started = time.perf_counter()
@@ -197,7 +201,7 @@ def index_articles(
         store.update_paths(moved)
         store.delete_articles([r.article_id for r in removed if r.article_id])
         t = time.perf_counter()
-        embedded, reused = _write(todo, manifest, store, embedder, params, progress)
+        embedded, reused = _write(todo, manifest, store, embedder, params, progress, group_chunks)
         timings["embed_write"] = time.perf_counter() - t
     if todo or removed or moved or not clean:
         t = time.perf_counter()
@@ -220,22 +224,23 @@ def _write(
     embedder: Embedder,
     params: ChunkParams,
     progress: Progress | None,
+    group_size: int,
 ) -> tuple[int, int]:
     """Chunk, embed and store articles group by group; returns (embedded, reused)."""
     embedded = reused = 0
     total = len(todo)
     done = 0
     group: list[Article] = []
-    group_chunks: dict[str, tuple[Chunk, ...]] = {}
+    pending: dict[str, tuple[Chunk, ...]] = {}
     size = 0
 
     def flush() -> None:
-        nonlocal embedded, reused, group, group_chunks, size, done
+        nonlocal embedded, reused, group, pending, size, done
         vectors: dict[str, np.ndarray] = {}
         need: list[Chunk] = []
         for article in group:
             old = store.chunk_embeddings(article.id) if article.id in manifest else {}
-            for chunk in group_chunks[article.id]:
+            for chunk in pending[article.id]:
                 if chunk.text in old:
                     vectors[chunk.id] = old[chunk.text]
                     reused += 1
@@ -245,11 +250,11 @@ def _write(
             new = embedder.embed_passages([c.context_text for c in need])
             vectors.update({c.id: v for c, v in zip(need, new, strict=True)})
             embedded += len(need)
-        store.write_articles(group, group_chunks, vectors, params.signature)
+        store.write_articles(group, pending, vectors, params.signature)
         done += len(group)
         if progress:
             progress(done, total, f"indexed {done}/{total} articles")
-        group, group_chunks, size = [], {}, 0
+        group, pending, size = [], {}, 0
 
     for article in todo:
         chunks = chunk_article(
@@ -259,9 +264,9 @@ def _write(
             overlap_sentences=params.overlap_sentences,
         )
         group.append(article)
-        group_chunks[article.id] = chunks
+        pending[article.id] = chunks
         size += len(chunks)
-        if size >= _GROUP_CHUNKS:
+        if size >= group_size:
             flush()
     if group:
         flush()

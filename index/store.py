@@ -15,6 +15,7 @@ from two models are never mixed.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -382,10 +383,8 @@ def drop_index(location: StoreLocation) -> None:
     """Delete both collections of an index (used by ``qa index --rebuild``)."""
     client = _client(location, create=True)
     for name in (location.collection, f"{location.collection}-articles"):
-        try:
+        with contextlib.suppress(NotFoundError):
             client.delete_collection(name)
-        except NotFoundError:
-            pass
 
 
 def build_where(

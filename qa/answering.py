@@ -23,7 +23,7 @@ from qa.prompting import (
     format_sources,
     language_name,
 )
-from qa.resources import open_index
+from qa.resources import OpenIndex, open_index
 from qa.retrieval import HybridRetriever, RetrievalParams, from_documents
 from qa.settings import Settings
 from qa.types import Answer
@@ -37,7 +37,10 @@ RERANK_POOL = 3
 
 _ABSTAIN = {
     "en": "The indexed articles don't say this. I found nothing that answers: “{q}”",
-    "de": "Die indizierten Artikel sagen dazu nichts. Ich habe nichts gefunden, das beantwortet: „{q}“",
+    "de": (
+        "Die indizierten Artikel sagen dazu nichts. "
+        "Ich habe nichts gefunden, das beantwortet: „{q}“"
+    ),
 }
 
 
@@ -75,6 +78,48 @@ def _rerank(
     # The fused rank breaks near-ties: it carries BM25 evidence the sentence score lacks.
     key = {h.chunk.id: best.get(h.chunk.id, 0.0) + 0.01 * (n - i) / n for i, h in enumerate(hits)}
     return sorted(hits, key=lambda h: key[h.chunk.id], reverse=True)[:k]
+
+
+def gather_evidence(
+    question: str,
+    *,
+    index: OpenIndex,
+    settings: Settings,
+    filters: Filters = Filters(),  # noqa: B008 - frozen
+    params: RetrievalParams | None = None,
+    timings: dict[str, float] | None = None,
+) -> tuple[list[RetrievedChunk], list[ScoredSentence]]:
+    """Retrieve, score sentences and (optionally) rerank: the chunks an answer uses.
+
+    Args:
+        question: Standalone question.
+        index: The opened index.
+        settings: ``top_k`` and ``rerank`` are used.
+        filters: Date range and source.
+        params: Retrieval knobs.
+        timings: Filled with seconds per stage when given.
+
+    Returns:
+        The ``top_k`` chunks, best first, and their sentences scored best first.
+    """
+    timings = {} if timings is None else timings
+    t = time.perf_counter()
+    pool = settings.top_k * (RERANK_POOL if settings.rerank else 1)
+    retriever = HybridRetriever(
+        index=index, k=pool, filters=filters, params=params or RetrievalParams()
+    )
+    hits = from_documents(retriever.invoke(question))
+    timings["retrieve"] = time.perf_counter() - t
+    t = time.perf_counter()
+    scored = score_sentences(question, hits, index.embedder)
+    if settings.rerank:
+        hits = _rerank(hits, scored, settings.top_k)
+        kept = {h.chunk.id for h in hits}
+        scored = [s for s in scored if s.hit.chunk.id in kept]
+    else:
+        hits = list(hits[: settings.top_k])
+    timings["evidence"] = time.perf_counter() - t
+    return hits, scored
 
 
 def stream(
@@ -129,22 +174,9 @@ def stream(
     lang = detect_language(q)
     lang = lang if lang != "unknown" else "en"
 
-    t = time.perf_counter()
-    pool = settings.top_k * (RERANK_POOL if settings.rerank else 1)
-    retriever = HybridRetriever(
-        index=index, k=pool, filters=flt, params=retrieval or RetrievalParams()
+    hits, scored = gather_evidence(
+        standalone, index=index, settings=settings, filters=flt, params=retrieval, timings=timings
     )
-    hits = from_documents(retriever.invoke(standalone))
-    timings["retrieve"] = time.perf_counter() - t
-    t = time.perf_counter()
-    scored = score_sentences(standalone, hits, index.embedder)
-    if settings.rerank:
-        hits = _rerank(hits, scored, settings.top_k)
-        kept = {h.chunk.id for h in hits}
-        scored = [s for s in scored if s.hit.chunk.id in kept]
-    else:
-        hits = list(hits[: settings.top_k])
-    timings["evidence"] = time.perf_counter() - t
 
     def done(text: str, citations: tuple, gen: str, abstained: bool = False) -> Answer:
         timings["total"] = time.perf_counter() - t0
@@ -253,4 +285,3 @@ def _standalone(question: str, history: Sequence[Turn], chat_model: Any) -> str:
         except Exception as exc:  # the heuristic is a fine answer too
             log.warning("LLM rewrite failed, using the heuristic: %s", exc)
     return rewrite_heuristic(question, history)
-

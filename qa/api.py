@@ -65,6 +65,7 @@ def index_paths(
         lexical_dir=lexical_dir(settings),
         prune=prune,
         progress=progress,
+        group_chunks=settings.index_batch,
     )
 
 

@@ -73,7 +73,7 @@ def finalize(
                     new_number[n] = len(new_number) + 1
                     quotes[n] = quote
                 kept.append(f"[{new_number[n]}]")
-            return ("" if not kept else " " + "".join(dict.fromkeys(kept)))
+            return "" if not kept else " " + "".join(dict.fromkeys(kept))
 
         pieces.append(_MARKER.sub(replace, sentence))
     final = re.sub(r"\s+([.,;:!?])", r"\1", " ".join(pieces)).strip()

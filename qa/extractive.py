@@ -52,6 +52,10 @@ def extractive_text(picks: Sequence[ScoredSentence], lang: str) -> tuple[str, li
         if lang == "de":
             lead = f"Laut „{c.title}“ ({when})" if i == 0 else f"Ein älterer Artikel ({when}) sagt"
         else:
-            lead = f'According to "{c.title}" ({when})' if i == 0 else f"An older article ({when}) says"
+            lead = (
+                f'According to "{c.title}" ({when})'
+                if i == 0
+                else f"An older article ({when}) says"
+            )
         lines.append(f"{lead}: „{s.text}“{note} [{i + 1}]")
     return "\n".join(lines), sources

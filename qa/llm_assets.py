@@ -114,8 +114,7 @@ def get_asset(name: str) -> ModelAsset:
         return MODELS[name]
     except KeyError:
         raise ValueError(
-            f"QA_LLM_MODEL={name!r} is not a known local model; "
-            f"choose one of {', '.join(MODELS)}"
+            f"QA_LLM_MODEL={name!r} is not a known local model; choose one of {', '.join(MODELS)}"
         ) from None
 
 

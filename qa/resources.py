@@ -53,7 +53,9 @@ def store_location(settings: Settings) -> StoreLocation:
 
 def lexical_dir(settings: Settings) -> Path:
     """Local folder of the BM25 view (per server too: it mirrors that server's chunks)."""
-    where = "local" if not settings.server_mode else f"{settings.chroma_host}_{settings.chroma_port}"
+    where = (
+        "local" if not settings.server_mode else f"{settings.chroma_host}_{settings.chroma_port}"
+    )
     return settings.data_dir / "lexical" / where / settings.collection
 
 
@@ -65,8 +67,14 @@ def open_index(settings: Settings) -> OpenIndex:
         EmbeddingModelMismatchError: The index was built with another model.
         StoreUnavailableError: The Chroma server is down.
     """
-    key = (settings.data_dir, settings.collection, settings.chroma_host, settings.chroma_port,
-           settings.embedder, settings.model_dir)
+    key = (
+        settings.data_dir,
+        settings.collection,
+        settings.chroma_host,
+        settings.chroma_port,
+        settings.embedder,
+        settings.model_dir,
+    )
     with _lock:
         embedder = get_embedder(settings)
         cached = _indexes.get(key)
@@ -86,7 +94,9 @@ def open_for_writing(settings: Settings) -> tuple[ChunkStore, Embedder]:
     """The store (created if missing) and embedder for indexing."""
     with _lock:
         embedder = get_embedder(settings)
-        store = open_store(store_location(settings), embedder_identity=embedder.identity, create=True)
+        store = open_store(
+            store_location(settings), embedder_identity=embedder.identity, create=True
+        )
         return store, embedder
 
 

@@ -50,7 +50,7 @@ def search(
     index: OpenIndex,
     k: int,
     filters: Filters = Filters(),  # noqa: B008 - frozen
-    params: RetrievalParams = RetrievalParams(),  # noqa: B008 - frozen
+    params: RetrievalParams = RetrievalParams(),
     timings: dict[str, float] | None = None,
 ) -> list[RetrievedChunk]:
     """The ``k`` best chunks for a question.

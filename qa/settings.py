@@ -54,6 +54,7 @@ class Settings:
     ui_port: int = 7860
     ui_auth: str | None = None
     max_upload_bytes: int = 2_000_000
+    index_batch: int = 256
 
     def __post_init__(self) -> None:
         if self.data_dir is None:

@@ -20,9 +20,20 @@ _WEEKDAYS = {
     "samstag": 5,
     "sonntag": 6,
 }
-_MONTHS_DE = (
-    "Januar Februar März April Mai Juni Juli August September Oktober November Dezember"
-).split()
+_MONTHS_DE = [
+    "Januar",
+    "Februar",
+    "März",
+    "April",
+    "Mai",
+    "Juni",
+    "Juli",
+    "August",
+    "September",
+    "Oktober",
+    "November",
+    "Dezember",
+]
 
 
 def _month(published: datetime, delta: int) -> str:

@@ -26,20 +26,20 @@ import os
 # Before gradio is imported: gradio reads it when it sets up its analytics.
 os.environ["GRADIO_ANALYTICS_ENABLED"] = "False"
 
-import contextlib  # noqa: E402
-import ipaddress  # noqa: E402
-import logging  # noqa: E402
-from collections.abc import Iterator, Sequence  # noqa: E402
-from pathlib import Path  # noqa: E402
-from typing import Any  # noqa: E402
+import contextlib
+import ipaddress
+import logging
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any
 
-import gradio as gr  # noqa: E402
+import gradio as gr
 
-import qa  # noqa: E402
-from qa.errors import QAError  # noqa: E402
-from qa.settings import Settings  # noqa: E402
-from qa.types import Answer  # noqa: E402
-from ui import format as fmt  # noqa: E402
+import qa
+from qa.errors import IndexNotBuiltError, QAError
+from qa.settings import Settings
+from qa.types import Answer
+from ui import format as fmt
 
 logger = logging.getLogger(__name__)
 
@@ -48,6 +48,8 @@ EXAMPLES = (
     "Was bot Russland für die Mars-Mission an?",
 )
 EXTRACTIVE = "extractive"
+UPLOAD_HINT = "You can also add article .txt files under “Add articles” below."
+NO_INDEX_TEXT = "No articles are indexed yet. " + UPLOAD_HINT
 # How many uploaded files' articles are looked up to learn their source tags.
 _MAX_SOURCE_LOOKUPS = 50
 
@@ -102,6 +104,9 @@ def launch_options(
         "ssr_mode": False,
         "show_error": False,
         "mcp_server": False,
+        # The run-history page can upload runs to a Hugging Face bucket: not offline.
+        "run_history": False,
+        "footer_links": ["api", "settings"],
     }
 
 
@@ -138,6 +143,8 @@ def create_app(settings: Settings) -> gr.Blocks:
     def refresh_status() -> tuple[str, Any]:
         try:
             current = qa.status(settings)
+        except IndexNotBuiltError:
+            return NO_INDEX_TEXT, gr.skip()
         except QAError as exc:
             return fmt.error_text(str(exc)), gr.skip()
         except Exception:
@@ -156,16 +163,7 @@ def create_app(settings: Settings) -> gr.Blocks:
         mode: str | None,
     ) -> Iterator[tuple[Any, Any]]:
         """Stream the answer to ``message``; finally the answer and sources messages."""
-        message = (message or "").strip()
-        if not message:
-            yield _chat_error("Please type a question.")
-            return
-        if len(message) > settings.max_question_chars:
-            yield _chat_error(
-                f"The question is {len(message):,} characters long; "
-                f"the limit is {settings.max_question_chars:,}."
-            )
-            return
+        # The library checks the question itself (empty, too long) with readable errors.
         mode = mode or settings.generator
         if mode not in modes:
             yield _chat_error(f"Unknown mode {mode!r}; use one of {', '.join(sorted(modes))}.")
@@ -198,6 +196,9 @@ def create_app(settings: Settings) -> gr.Blocks:
                         yield fmt.streaming_text(text), gr.skip()
             if answer is None:
                 raise RuntimeError("qa.stream ended without an Answer")
+        except IndexNotBuiltError as exc:
+            yield _chat_error(f"{exc} {UPLOAD_HINT}")
+            return
         except QAError as exc:
             yield _chat_error(str(exc))
             return
@@ -223,7 +224,8 @@ def create_app(settings: Settings) -> gr.Blocks:
             return fmt.error_text("The article could not be loaded.")
 
     def index_files(
-        files: Sequence[str] | None, progress: gr.Progress = gr.Progress()
+        files: Sequence[str] | None,
+        progress: gr.Progress = gr.Progress(),  # noqa: B008 - Gradio injects it this way
     ) -> tuple[Any, str, str, Any]:
         paths = [Path(f) for f in files or ()]
         rejected: list[list[str]] = []
@@ -246,8 +248,8 @@ def create_app(settings: Settings) -> gr.Blocks:
             status, sources = refresh_status()
             return rejected, summary, status, sources
 
-        def report_progress(done: int, total: int, name: str) -> None:
-            progress((done, total), desc=f"Indexing {Path(name).name}", unit="files")
+        def report_progress(done: int, total: int, message: str) -> None:
+            progress((done, total), desc=message, unit="articles")
 
         progress(0, desc="Loading the embedding model…")
         try:
@@ -258,7 +260,8 @@ def create_app(settings: Settings) -> gr.Blocks:
         except Exception:
             logger.exception("Indexing %d uploaded files failed", len(accepted))
             status, sources = refresh_status()
-            return rejected, fmt.error_text("Indexing failed; the error was logged."), status, sources
+            failure = fmt.error_text("Indexing failed; the error was logged.")
+            return rejected, failure, status, sources
         new_ids = [
             f.article_id for f in report.files if f.status in ("added", "updated") and f.article_id
         ]
@@ -290,7 +293,9 @@ def create_app(settings: Settings) -> gr.Blocks:
                         label="From (YYYY-MM-DD)", placeholder="e.g. 2025-01-01", elem_id="qa-since"
                     )
                     until = gr.Textbox(
-                        label="Until (YYYY-MM-DD)", placeholder="e.g. 2025-12-31", elem_id="qa-until"
+                        label="Until (YYYY-MM-DD)",
+                        placeholder="e.g. 2025-12-31",
+                        elem_id="qa-until",
                     )
                     source = gr.Dropdown(
                         choices=source_choices(),
@@ -322,6 +327,7 @@ def create_app(settings: Settings) -> gr.Blocks:
                     choices=[],
                     value=None,
                     label="Cited articles",
+                    info="Pick a source of the last answer to read the whole article.",
                     interactive=False,
                     elem_id="qa-article-picker",
                     render=False,
@@ -345,27 +351,26 @@ def create_app(settings: Settings) -> gr.Blocks:
                     fill_height=False,
                 )
         with gr.Row(equal_height=False):
-            with gr.Column():
-                with gr.Accordion("Read a cited article", open=True):
-                    article_picker.render()
-                    article_md = gr.Markdown(elem_id="qa-article")
-            with gr.Column():
-                with gr.Accordion("Add articles", open=True):
-                    uploads = gr.File(
-                        label="Article files (.txt)",
-                        file_count="multiple",
-                        file_types=[".txt"],
-                        type="filepath",
-                        elem_id="qa-upload",
-                    )
-                    summary_md = gr.Markdown(elem_id="qa-index-summary")
-                    report_table = gr.Dataframe(
-                        headers=fmt.REPORT_HEADERS,
-                        datatype=["str", "str", "str"],
-                        interactive=False,
-                        wrap=True,
-                        elem_id="qa-index-report",
-                    )
+            with gr.Column(), gr.Accordion("Read a cited article", open=True):
+                article_picker.render()
+                article_md = gr.Markdown(elem_id="qa-article")
+            with gr.Column(), gr.Accordion("Add articles", open=True):
+                uploads = gr.File(
+                    label="Article files (.txt)",
+                    file_count="multiple",
+                    file_types=[".txt"],
+                    type="filepath",
+                    elem_id="qa-upload",
+                )
+                summary_md = gr.Markdown(elem_id="qa-index-summary")
+                report_table = gr.Dataframe(
+                    headers=fmt.REPORT_HEADERS,
+                    datatype=["str", "str", "str"],
+                    label="Indexing result",
+                    interactive=False,
+                    wrap=True,
+                    elem_id="qa-index-report",
+                )
 
         article_picker.change(
             show_article, article_picker, article_md, api_visibility="undocumented"
@@ -391,7 +396,9 @@ def main(host: str | None = None, port: int | None = None) -> None:
         host: Interface to bind; default ``QA_UI_HOST`` or 127.0.0.1.
         port: Port; default ``QA_UI_PORT`` or 7860.
     """
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
     settings = Settings.from_env()
     app = create_app(settings)
     app.launch(**launch_options(settings, host=host, port=port))

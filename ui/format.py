@@ -184,7 +184,9 @@ def format_excerpt(chunk_text: str | None, quote: str) -> str:
         ``… context <mark>quote</mark> context …``; only the quote when it cannot be
         located in the chunk.
     """
-    quote = quote.strip()
+    # One line: the excerpt sits in a block quote, and paragraph breaks add nothing here.
+    quote = " ".join(quote.split())
+    chunk_text = " ".join(chunk_text.split()) if chunk_text is not None else None
     span = _find_quote(chunk_text or "", quote)
     if chunk_text is None or span is None:
         return f"<mark>{escape_text(quote)}</mark>" if quote else ""
@@ -277,7 +279,8 @@ def streaming_text(partial: str) -> str:
 def error_text(message: str) -> str:
     """A readable chat message for an error (the message is escaped, no traceback)."""
     message = " ".join(message.split()) or GENERIC_ERROR
-    return ERROR_PREFIX + escape_text(message)
+    # Library messages start lower-case ("the question is empty: …"); chat replies don't.
+    return ERROR_PREFIX + escape_text(message[0].upper() + message[1:])
 
 
 def _message_text(content: Any) -> str:

@@ -1,0 +1,121 @@
+"""``qa eval``: score the assistant against gold answers (registered as a qa command)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+DEFAULT_DATASET = Path(__file__).resolve().parent / "gold"
+BASELINES = Path(__file__).resolve().parent / "baselines"
+
+# Allowed absolute worsening per metric before `--check` fails.
+TOLERANCES = {
+    "recall@5": 0.03,
+    "mrr": 0.03,
+    "contains": 0.04,
+    "citation_precision": 0.05,
+    "abstention_recall": 0.08,
+    "false_refusal_rate": 0.05,
+}
+
+
+def register(sub: Any) -> None:
+    """Add ``qa eval`` to the CLI."""
+    p = sub.add_parser("eval", help="evaluate against gold answers and write a report")
+    p.add_argument("--mode", choices=["llm", "extractive", "openai"], default="extractive")
+    p.add_argument(
+        "--dataset", type=Path, default=DEFAULT_DATASET, help="gold .jsonl/folder or SQuAD .json"
+    )
+    p.add_argument("--split", choices=["dev", "test", "all"], default="all")
+    p.add_argument("--limit", type=int, help="only the first N questions")
+    p.add_argument("--retrieval", choices=["hybrid", "dense", "lexical"], default="hybrid")
+    p.add_argument("--no-rerank", action="store_true", help="skip sentence-level reranking")
+    p.add_argument("--out", type=Path, help="report folder (default: runs/eval/<time>-<mode>)")
+    p.add_argument("--json", action="store_true", help="print the summary as one JSON object")
+    p.add_argument("--compare", nargs=2, type=Path, metavar=("A", "B"), help="diff two result.json")
+    p.add_argument("--check", action="store_true", help="fail when worse than the baseline")
+    p.add_argument("--baseline", type=Path, help="baseline result.json for --check")
+    p.add_argument("--save-baseline", action="store_true", help="write this run as the baseline")
+    p.set_defaults(func=_cmd_eval)
+
+
+def _baseline_path(args: argparse.Namespace) -> Path:
+    if args.baseline:
+        return args.baseline
+    suffix = f"-{args.limit}" if args.limit else ""
+    return BASELINES / f"{args.mode}-{args.split}{suffix}.json"
+
+
+def _cmd_eval(args: argparse.Namespace, settings: Any) -> int:
+    from eval.report import check_regression, compare_runs
+
+    if args.compare:
+        a, b = (json.loads(p.read_text()) for p in args.compare)
+        print(compare_runs(a, b))
+        return 0
+    summary = _run(args, settings)
+    if args.check:
+        baseline = json.loads(_baseline_path(args).read_text())
+        problems = check_regression(summary, baseline, TOLERANCES)
+        for line in problems:
+            print(f"REGRESSION {line}", file=sys.stderr)
+        print("check: ok" if not problems else f"check: {len(problems)} regression(s)")
+        return 1 if problems else 0
+    return 0
+
+
+def _run(args: argparse.Namespace, settings: Any) -> dict[str, Any]:
+    from tqdm import tqdm
+
+    from eval.dataset import load_dataset
+    from eval.metrics import breakdown, summarize
+    from eval.report import write_report
+    from eval.runner import index_dataset, run, run_meta, select
+    from qa.retrieval import RetrievalParams
+
+    dataset = load_dataset(args.dataset)
+    settings = settings.with_(
+        generator=args.mode,
+        rerank=not args.no_rerank,
+        data_dir=settings.data_dir / "eval" / dataset.name,
+    )
+    index_dataset(dataset, settings)
+    questions = select(dataset, split=args.split, limit=args.limit)
+    bar = tqdm(total=len(questions), unit="q", file=sys.stderr, disable=args.json)
+    records = run(
+        questions,
+        settings=settings,
+        retrieval=RetrievalParams(mode=args.retrieval),
+        progress=lambda done, total: bar.update(1),
+    )
+    bar.close()
+    summary = summarize(records)
+    breakdowns = {"type": breakdown(records, "type"), "lang": breakdown(records, "lang")}
+    meta = run_meta(
+        settings,
+        mode=args.mode,
+        dataset=dataset,
+        split=args.split,
+        limit=args.limit,
+        retrieval=args.retrieval,
+    )
+    stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
+    out = args.out or Path("runs") / "eval" / f"{stamp}-{args.mode}-{args.retrieval}"
+    write_report(out, summary, breakdowns, records, meta)
+    if args.save_baseline:
+        BASELINES.mkdir(exist_ok=True)
+        _baseline_path(args).write_text(
+            json.dumps({"summary": summary, "meta": meta}, indent=2, ensure_ascii=False) + "\n"
+        )
+    if args.json:
+        print(json.dumps(summary))
+    else:
+        for key, value in summary.items():
+            shown = f"{value:.3f}" if isinstance(value, float) else value
+            print(f"{key:<22}{shown}")
+        print(f"report: {out / 'report.md'}")
+    return summary

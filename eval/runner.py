@@ -1,0 +1,148 @@
+"""Run the assistant over a dataset and collect one EvalRecord per question."""
+
+from __future__ import annotations
+
+import dataclasses
+import subprocess
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from eval.dataset import Dataset, GoldQuestion
+from eval.metrics import EvalRecord
+from index.indexer import index_articles
+from qa.answering import ask, gather_evidence
+from qa.api import index_paths
+from qa.errors import QAError
+from qa.filters import Filters
+from qa.followup import rewrite_heuristic
+from qa.resources import lexical_dir, open_for_writing, open_index
+from qa.retrieval import RetrievalParams
+from qa.settings import Settings
+
+RETRIEVAL_DEPTH = 10  # recall@10 needs ten ranked chunks
+
+
+def index_dataset(dataset: Dataset, settings: Settings) -> None:
+    """Index the dataset's corpus into ``settings.data_dir`` (idempotent)."""
+    if dataset.corpus_paths:
+        report = index_paths(list(dataset.corpus_paths), settings=settings)
+    else:
+        store, embedder = open_for_writing(settings)
+        report = index_articles(
+            dataset.articles, store=store, embedder=embedder, lexical_dir=lexical_dir(settings)
+        )
+    if report.failed:
+        bad = "; ".join(f"{f.path}: {f.reason}" for f in report.files if f.status == "failed")
+        raise ValueError(f"the dataset's corpus has bad articles: {bad}")
+
+
+def select(
+    dataset: Dataset, *, split: str | None = None, limit: int | None = None
+) -> list[GoldQuestion]:
+    """The questions of a split (``dev``, ``test`` or all), first ``limit`` of them."""
+    questions = list(dataset.questions if split in (None, "all") else dataset.split(split))
+    return questions[:limit] if limit else questions
+
+
+def run(
+    questions: Sequence[GoldQuestion],
+    *,
+    settings: Settings,
+    retrieval: RetrievalParams | None = None,
+    progress: Callable[[int, int], None] | None = None,
+) -> list[EvalRecord]:
+    """Ask every question and record what happened.
+
+    Retrieval metrics use the pipeline's own ranking taken ten deep; the answer
+    uses the usual ``top_k`` chunks.
+
+    Args:
+        questions: Gold questions to ask.
+        settings: The configuration under test (generator, thresholds…).
+        retrieval: Retrieval knobs (mode for baselines).
+        progress: Called as ``progress(done, total)``.
+
+    Returns:
+        One record per question, in order.
+    """
+    index = open_index(settings)
+    deep = settings.with_(top_k=RETRIEVAL_DEPTH)
+    records = []
+    for i, q in enumerate(questions):
+        history = q.history_messages()
+        try:
+            hits, _ = gather_evidence(
+                rewrite_heuristic(q.question, history),
+                index=index,
+                settings=deep,
+                filters=Filters(),
+                params=retrieval,
+            )
+            answer = ask(q.question, history=history, settings=settings, retrieval=retrieval)
+            record = EvalRecord.from_answer(q, answer)
+            record = dataclasses.replace(
+                record,
+                retrieved_article_ids=tuple(h.chunk.article_id for h in hits),
+                retrieved_chunk_texts=tuple(h.chunk.text for h in hits),
+            )
+        except QAError as exc:
+            record = _failed(q, str(exc))
+        records.append(record)
+        if progress:
+            progress(i + 1, len(questions))
+    return records
+
+
+def _failed(q: GoldQuestion, error: str) -> EvalRecord:
+    return EvalRecord(
+        question_id=q.id,
+        type=q.type,
+        lang=q.lang,
+        unanswerable=q.unanswerable,
+        retrieved_article_ids=(),
+        retrieved_chunk_texts=(),
+        answer="",
+        abstained=False,
+        citation_quotes=(),
+        ttft_s=None,
+        total_s=None,
+        gold_answer=q.answer,
+        gold_variants=q.variants,
+        gold_evidence=q.evidence,
+        gold_articles=q.article_ids,
+        question=q.question,
+        split=q.split,
+        error=error,
+    )
+
+
+def run_meta(settings: Settings, *, mode: str, dataset: Dataset, **extra: Any) -> dict[str, Any]:
+    """Settings, model identities and git commit recorded with a run."""
+    index = open_index(settings)
+    try:
+        commit = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"],
+            capture_output=True,
+            text=True,
+            check=False,
+            cwd=Path(__file__).resolve().parent,
+        ).stdout.strip()
+    except OSError:
+        commit = ""
+    llm = ""
+    if mode == "llm":
+        from qa.llm_assets import get_asset
+
+        llm = f"{settings.llm_model}@sha256:{get_asset(settings.llm_model).sha256[:16]}"
+    return {
+        "mode": mode,
+        "dataset": dataset.name,
+        "embedder": index.embedder.identity,
+        "llm": llm,
+        "git_commit": commit,
+        "top_k": settings.top_k,
+        "rerank": settings.rerank,
+        "abstain_threshold": settings.abstain_threshold,
+        **extra,
+    }

@@ -1,0 +1,118 @@
+"""Shared fixtures: real models from the set-up, real Chroma in temp dirs."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+# Nothing may reach the network at run time.
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
+os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+
+from qa.settings import Settings
+
+ROOT = Path(__file__).resolve().parent.parent
+SAMPLES = ROOT / "index" / "samples"
+SEED_NAME = "000_cd5ef53cfbdaf56f.txt"
+VENV_BIN = Path(sys.executable).parent
+
+
+@pytest.fixture(scope="session")
+def model_dir() -> Path:
+    """The models built by `make setup` (the e5 model is built here if missing)."""
+    from index.e5_convert import build_e5_model, verify_e5_model
+    from index.errors import ModelNotInstalledError
+
+    directory = Settings.from_env().model_dir
+    try:
+        verify_e5_model(directory / "multilingual-e5-small")
+    except ModelNotInstalledError:
+        build_e5_model(directory / "multilingual-e5-small")
+    return directory
+
+
+@pytest.fixture
+def make_settings(tmp_path: Path, model_dir: Path):
+    """Settings factory pointing at a fresh temp data dir."""
+
+    def make(**changes: object) -> Settings:
+        base = Settings(data_dir=tmp_path / "data", model_dir=model_dir, generator="extractive")
+        return base.with_(**changes)
+
+    return make
+
+
+@pytest.fixture(scope="session")
+def sample_index(tmp_path_factory: pytest.TempPathFactory, model_dir: Path) -> Settings:
+    """The bundled sample corpus indexed once per session (extractive settings)."""
+    from qa.api import index_paths
+
+    settings = Settings(
+        data_dir=tmp_path_factory.mktemp("sample-index"),
+        model_dir=model_dir,
+        generator="extractive",
+    )
+    report = index_paths([SAMPLES], settings=settings)
+    assert report.failed == 0, report.files
+    return settings
+
+
+def copy_articles(names: list[str], dest: Path) -> Path:
+    """Copy some sample articles into ``dest`` (created)."""
+    dest.mkdir(parents=True, exist_ok=True)
+    for name in names:
+        shutil.copy(SAMPLES / name, dest / name)
+    return dest
+
+
+def free_port() -> int:
+    """A free loopback TCP port."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture
+def chroma_server(tmp_path: Path) -> Iterator[tuple[str, int]]:
+    """A real `chroma run` server on loopback, stopped after the test."""
+    port = free_port()
+    proc = subprocess.Popen(
+        [
+            str(VENV_BIN / "chroma"),
+            "run",
+            "--path",
+            str(tmp_path / "server"),
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+                break
+        except OSError:
+            time.sleep(0.2)
+    else:
+        proc.kill()
+        pytest.fail("chroma run did not start within 60 s")
+    yield "127.0.0.1", port
+    proc.terminate()
+    try:
+        proc.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
