@@ -75,13 +75,33 @@ def finalize(
                 kept.append(f"[{new_number[n]}]")
             return "" if not kept else " " + "".join(dict.fromkeys(kept))
 
-        pieces.append(_MARKER.sub(replace, sentence))
+        marked = _MARKER.sub(replace, sentence)
+        if not _MARKER.search(sentence) and claim:
+            # Small models often forget markers: cite the best shown source that
+            # passes the same check, so the claim is still verifiable.
+            for source in sources:
+                ok, quote = _supported(claim, source, embedder)
+                if ok:
+                    n = source.number
+                    if n not in new_number:
+                        new_number[n] = len(new_number) + 1
+                        quotes[n] = quote
+                    marked = _attach(marked, new_number[n])
+                    break
+        pieces.append(marked)
     final = re.sub(r"\s+([.,;:!?])", r"\1", " ".join(pieces)).strip()
     citations = tuple(
         _citation(new, by_number[old], quotes[old])
         for old, new in sorted(new_number.items(), key=lambda kv: kv[1])
     )
     return final, citations
+
+
+def _attach(sentence: str, marker: int) -> str:
+    """Put ``[marker]`` before the sentence's final punctuation."""
+    body = sentence.rstrip()
+    end = len(body.rstrip(".!?"))
+    return f"{body[:end]} [{marker}]{body[end:]}"
 
 
 def _citation(marker: int, source: Source, quote: str) -> Citation:

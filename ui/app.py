@@ -9,14 +9,16 @@ The chat endpoint is published as ``/chat`` for API clients::
         "",  # since: earliest publication date, YYYY-MM-DD or ""
         "",  # until: latest publication date, YYYY-MM-DD or ""
         "",  # source: source tag such as "toi-allgemeines", or "" for all
-        "extractive",  # mode: "llm", "openai" or "extractive"
+        "extractive",  # mode: "extractive" or the configured LLM generator ("llm"/"openai")
         api_name="/chat",
     )
 
 While the answer streams, each job output is ``(text_so_far, article_picker_update)``;
 the last one holds the list of messages: the answer (markers linked to the sources)
 and the message titled "Sources".  The client's session keeps the conversation, so
-follow-up questions see the history.
+follow-up questions see the history.  Errors come back as one readable message that
+starts with "⚠️".  ``/index`` takes a list of ``.txt`` files
+(``gradio_client.handle_file``) and returns the per-file result table.
 """
 
 from __future__ import annotations
