@@ -7,13 +7,14 @@ import time
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
+from index.lexical import tokenize
 from index.models import RetrievedChunk
 from qa.citations import cite_sentences, finalize
 from qa.errors import GeneratorUnavailableError, ModelNotInstalledError, QuestionError
 from qa.evidence import ScoredSentence, score_sentences
 from qa.extractive import extractive_text, pick_sentences
 from qa.filters import Filters, parse_filters
-from qa.followup import format_history, is_followup, rewrite_heuristic
+from qa.followup import format_history, is_followup, previous_questions, rewrite_heuristic
 from qa.language import detect_language
 from qa.prompting import (
     NOT_FOUND,
@@ -212,7 +213,11 @@ def stream(
     emitted = 0
     try:
         for piece in chain.stream(
-            {"sources": format_sources(sources), "question": q, "language": language_name(lang)}
+            {
+                "sources": format_sources(sources),
+                "question": standalone,
+                "language": language_name(lang),
+            }
         ):
             delta = piece.content if hasattr(piece, "content") else str(piece)
             if not delta:
@@ -274,14 +279,20 @@ def ask(
 def _standalone(question: str, history: Sequence[Turn], chat_model: Any) -> str:
     if not is_followup(question, history):
         return question
+    fallback = rewrite_heuristic(question, history)
     if chat_model is not None:
         try:
             reply = (REWRITE_PROMPT | chat_model).invoke(
                 {"history": format_history(history), "question": question}
             )
-            text = str(getattr(reply, "content", reply)).strip().splitlines()
-            if text and 3 <= len(text[0]) <= 400:
-                return text[0].strip()
+            lines = str(getattr(reply, "content", reply)).strip().splitlines()
+            rewritten = lines[0].strip() if lines else ""
+            # A rewrite must carry the topic over from the earlier question; small
+            # models sometimes answer instead, or drop the topic.
+            earlier = set(tokenize(previous_questions(history)[-1])) - set(tokenize(question))
+            if 3 <= len(rewritten) <= 400 and earlier & set(tokenize(rewritten)):
+                return rewritten
+            log.info("LLM rewrite %r rejected; using the heuristic", rewritten)
         except Exception as exc:  # the heuristic is a fine answer too
             log.warning("LLM rewrite failed, using the heuristic: %s", exc)
-    return rewrite_heuristic(question, history)
+    return fallback

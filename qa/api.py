@@ -24,6 +24,7 @@ class IndexStatus:
     embedder: str
     generator: str
     location: str
+    sources: tuple[str, ...] = ()
 
 
 def index_paths(
@@ -82,6 +83,7 @@ def status(settings: Settings) -> IndexStatus:
         embedder=index.embedder.identity,
         generator=settings.generator,
         location=index.store.location.describe,
+        sources=tuple(sorted(set(index.lexical.sources.tolist()))),
     )
 
 

@@ -247,10 +247,7 @@ class LlamaCppChatModel(BaseChatModel):
         try:
             if not self.reuse_prefix:
                 loaded.llm.reset()
-            stream = loaded.llm.create_chat_completion(  # type: ignore[assignment]
-                llama_messages, stream=True, **params
-            )
-            assert stream is not None
+            stream = iter(loaded.llm.create_chat_completion(llama_messages, stream=True, **params))
             finish_reason = None
             for part in stream:
                 choice = part["choices"][0]

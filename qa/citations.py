@@ -76,9 +76,9 @@ def finalize(
             return "" if not kept else " " + "".join(dict.fromkeys(kept))
 
         marked = _MARKER.sub(replace, sentence)
-        if not _MARKER.search(sentence) and claim:
-            # Small models often forget markers: cite the best shown source that
-            # passes the same check, so the claim is still verifiable.
+        if not _MARKER.search(marked) and claim:
+            # Small models often forget markers or cite the wrong source: cite the
+            # best shown source that passes the same check, so the claim is verifiable.
             for source in sources:
                 ok, quote = _supported(claim, source, embedder)
                 if ok:
@@ -90,6 +90,8 @@ def finalize(
                     break
         pieces.append(marked)
     final = re.sub(r"\s+([.,;:!?])", r"\1", " ".join(pieces)).strip()
+    # Date annotations from the sources ("[= 2025-03-27]") read better as parentheses.
+    final = re.sub(r"\s*\[=\s*([^\]]+)\]", r" (\1)", final)
     citations = tuple(
         _citation(new, by_number[old], quotes[old])
         for old, new in sorted(new_number.items(), key=lambda kv: kv[1])

