@@ -34,6 +34,9 @@ def register(sub: Any) -> None:
     p.add_argument("--limit", type=int, help="only the first N questions")
     p.add_argument("--retrieval", choices=["hybrid", "dense", "lexical"], default="hybrid")
     p.add_argument("--no-rerank", action="store_true", help="skip sentence-level reranking")
+    p.add_argument(
+        "--retrieval-only", action="store_true", help="score retrieval only (no answers)"
+    )
     p.add_argument("--out", type=Path, help="report folder (default: runs/eval/<time>-<mode>)")
     p.add_argument("--json", action="store_true", help="print the summary as one JSON object")
     p.add_argument("--compare", nargs=2, type=Path, metavar=("A", "B"), help="diff two result.json")
@@ -91,6 +94,7 @@ def _run(args: argparse.Namespace, settings: Any) -> dict[str, Any]:
         settings=settings,
         retrieval=RetrievalParams(mode=args.retrieval),
         progress=lambda done, total: bar.update(1),
+        retrieval_only=args.retrieval_only,
     )
     bar.close()
     summary = summarize(records)
@@ -102,6 +106,7 @@ def _run(args: argparse.Namespace, settings: Any) -> dict[str, Any]:
         split=args.split,
         limit=args.limit,
         retrieval=args.retrieval,
+        retrieval_only=args.retrieval_only,
     )
     stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
     out = args.out or Path("runs") / "eval" / f"{stamp}-{args.mode}-{args.retrieval}"

@@ -51,6 +51,7 @@ def run(
     settings: Settings,
     retrieval: RetrievalParams | None = None,
     progress: Callable[[int, int], None] | None = None,
+    retrieval_only: bool = False,
 ) -> list[EvalRecord]:
     """Ask every question and record what happened.
 
@@ -62,6 +63,7 @@ def run(
         settings: The configuration under test (generator, thresholds…).
         retrieval: Retrieval knobs (mode for baselines).
         progress: Called as ``progress(done, total)``.
+        retrieval_only: Skip answering (retrieval metrics only; fast).
 
     Returns:
         One record per question, in order.
@@ -79,10 +81,14 @@ def run(
                 filters=Filters(),
                 params=retrieval,
             )
-            answer = ask(q.question, history=history, settings=settings, retrieval=retrieval)
-            record = EvalRecord.from_answer(q, answer)
+            if retrieval_only:
+                record = _failed(q, "")
+            else:
+                answer = ask(q.question, history=history, settings=settings, retrieval=retrieval)
+                record = EvalRecord.from_answer(q, answer)
             record = dataclasses.replace(
                 record,
+                error=None,
                 retrieved_article_ids=tuple(h.chunk.article_id for h in hits),
                 retrieved_chunk_texts=tuple(h.chunk.text for h in hits),
             )
@@ -94,7 +100,7 @@ def run(
     return records
 
 
-def _failed(q: GoldQuestion, error: str) -> EvalRecord:
+def _failed(q: GoldQuestion, error: str | None) -> EvalRecord:
     return EvalRecord(
         question_id=q.id,
         type=q.type,

@@ -250,6 +250,13 @@ def stream(
     t = time.perf_counter()
     text, citations = finalize(raw.strip(), sources, index.embedder)
     timings["verify"] = time.perf_counter() - t
+    if not citations:
+        # Not one claim of the model's answer checks out against the sources: show
+        # the quoted evidence instead of an unverifiable answer, and say so.
+        text, ex_sources = extractive_text(pick_sentences(scored), lang)
+        citations = cite_sentences([(s.text, s) for s in ex_sources])
+        yield done(text, citations, f"extractive (fallback: unverified {generator} answer)")
+        return
     yield done(text, citations, generator)
 
 

@@ -21,8 +21,10 @@ from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
+import httpx
 import numpy as np
 import pytest
+from chromadb.errors import ChromaError
 
 from index.articles import load_articles
 from index.chunking import chunk_article
@@ -31,6 +33,7 @@ from qa.api import get_article, index_paths, status
 from qa.errors import (
     DataDirError,
     FilterError,
+    IndexNotBuiltError,
     QAError,
     QuestionError,
     StoreUnavailableError,
@@ -462,6 +465,7 @@ def test_truncated_chroma_sqlite_is_a_data_dir_error_naming_the_rebuild(
 
 @pytest.mark.xfail(
     strict=True,
+    raises=IndexNotBuiltError,
     reason="BUG index/store.py::_client: a data dir whose 'chroma' entry is a file gives "
     "IndexNotBuiltError ('run qa index PATH...'), and following that advice fails; "
     "expected DataDirError naming the recovery",
@@ -510,10 +514,11 @@ def test_data_dir_deleted_while_running_keeps_answering(sample_index, tmp_path: 
 
 @pytest.mark.xfail(
     strict=True,
+    raises=ChromaError,
     reason="BUG index/store.py (open_store/ChunkStore writes): indexing after the data dir "
-    "was deleted under a running process raises chromadb's InternalError ('no such "
-    "table: collections') instead of a QAError; Chroma's per-path client cache still "
-    "holds the deleted store",
+    "was deleted under a running process raises chromadb's InternalError ('attempt to "
+    "write a readonly database' or 'no such table: collections') instead of a QAError; "
+    "Chroma's per-path client cache still holds the deleted store",
 )
 def test_indexing_after_data_dir_deleted_while_running_is_clear(
     sample_index, tmp_path: Path
@@ -621,6 +626,7 @@ def test_chroma_server_restarted_mid_session_answers_again(
 @pytest.mark.server
 @pytest.mark.xfail(
     strict=True,
+    raises=httpx.ConnectError,
     reason="BUG qa/resources.py::open_index (cached index) and index/store.py::ChunkStore: "
     "when the Chroma server goes down after the index was opened, ask() raises a raw "
     "httpx.ConnectError (UI: generic 'Something went wrong') instead of "
@@ -755,6 +761,7 @@ def test_misbehaving_llm_server_falls_back_within_bounded_time(sample_index, mod
 @pytest.mark.slow
 @pytest.mark.xfail(
     strict=True,
+    raises=AssertionError,
     reason="BUG qa/chat_models.py::make_chat_model / qa/answering.py::stream: "
     "QA_OPENAI_TIMEOUT is a per-read timeout; a server sending one token per second "
     "holds the answer for up to max_tokens seconds (256), with no overall deadline",

@@ -13,6 +13,7 @@ and its target.  Attempts are refused (``OSError``), as an offline machine would
 
 from __future__ import annotations
 
+import contextlib
 import ipaddress
 import json
 import socket
@@ -98,6 +99,46 @@ def install_guard() -> None:
     socket.getaddrinfo = getaddrinfo
 
 
+def _post_json(url: str, payload: dict[str, Any]) -> Any:
+    import urllib.request
+
+    request = urllib.request.Request(
+        url, data=json.dumps(payload).encode(), headers={"Content-Type": "application/json"}
+    )
+    with urllib.request.urlopen(request, timeout=60) as response:
+        return json.loads(response.read())
+
+
+def _call(base: str, endpoint: str, data: list[Any]) -> str:
+    """Run a Gradio endpoint over its plain HTTP API; return the event stream text."""
+    import urllib.request
+
+    event_id = _post_json(f"{base}gradio_api/call/{endpoint}", {"data": data})["event_id"]
+    with urllib.request.urlopen(f"{base}gradio_api/call/{endpoint}/{event_id}", timeout=300) as r:
+        return r.read().decode("utf-8")
+
+
+def _upload(base: str, path: Path) -> str:
+    import urllib.request
+
+    boundary = "robustnessboundary"
+    body = (
+        (
+            f'--{boundary}\r\nContent-Disposition: form-data; name="files"; '
+            f'filename="{path.name}"\r\nContent-Type: text/plain\r\n\r\n'
+        ).encode()
+        + path.read_bytes()
+        + f"\r\n--{boundary}--\r\n".encode()
+    )
+    request = urllib.request.Request(
+        f"{base}gradio_api/upload",
+        data=body,
+        headers={"Content-Type": f"multipart/form-data; boundary={boundary}"},
+    )
+    with urllib.request.urlopen(request, timeout=60) as response:
+        return str(json.loads(response.read())[0])
+
+
 def main(data_dir: Path, model_dir: Path, corpus: Path, report: Path) -> int:
     install_guard()
     steps: dict[str, Any] = {}
@@ -111,9 +152,7 @@ def main(data_dir: Path, model_dir: Path, corpus: Path, report: Path) -> int:
     result = index_paths([corpus], settings=settings)
     steps["index"] = result.summary
     answer = ask("When could humans land on Mars?", settings=settings)
-    steps["ask"] = {"abstained": answer.abstained, "text": answer.text[:200]}
-
-    from gradio_client import Client, handle_file
+    steps["ask"] = answer.text[:1000]
 
     from ui.app import create_app, launch_options
 
@@ -122,19 +161,37 @@ def main(data_dir: Path, model_dir: Path, corpus: Path, report: Path) -> int:
         port = int(probe.getsockname()[1])
     app = create_app(settings)
     app.launch(prevent_thread_lock=True, quiet=True, **launch_options(settings, port=port))
+    # Plain HTTP, not gradio_client: the client library itself contacts huggingface.co
+    # when it is constructed (unless HF_HUB_OFFLINE=1), and it is not part of the product.
+    base = f"http://127.0.0.1:{port}/"
     try:
-        client = Client(f"http://127.0.0.1:{port}/", verbose=False)
-        job = client.submit(
-            "Was bot Russland für die Mars-Mission an?", "", "", "", "extractive", api_name="/chat"
-        )
-        steps["ui_chat"] = str(job.result()[0])[:200]
-        upload = sorted(corpus.glob("*.txt"))[0]
-        steps["ui_index"] = str(client.predict([handle_file(str(upload))], api_name="/index")[1])
+        steps["ui_page"] = len(urllib_get(base))
+        question = ["Was bot Russland für die Mars-Mission an?", "", "", "", "extractive"]
+        steps["ui_chat"] = _call(base, "chat", question)[-400:]
+        uploaded = _upload(base, sorted(corpus.glob("*.txt"))[0])
+        file_data = {"path": uploaded, "meta": {"_type": "gradio.FileData"}}
+        steps["ui_index"] = _call(base, "index", [[file_data]])[-400:]
     finally:
         app.close()
     steps["seconds"] = round(time.perf_counter() - t, 1)
+
+    # Canary: the guard must see (and refuse) a connection to a non-loopback address.
+    before = len(ATTEMPTS)
+    with contextlib.suppress(OSError):
+        socket.create_connection(("192.0.2.1", 9), timeout=1).close()  # TEST-NET-1
+    steps["canary_refused"] = len(ATTEMPTS) == before + 1
+    del ATTEMPTS[before:]
+
     report.write_text(json.dumps({"attempts": ATTEMPTS, "steps": steps}, indent=2))
     return 0
+
+
+def urllib_get(url: str) -> bytes:
+    """GET a page from the app (what a browser loads first)."""
+    import urllib.request
+
+    with urllib.request.urlopen(url, timeout=60) as response:
+        return response.read()
 
 
 if __name__ == "__main__":
