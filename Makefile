@@ -48,7 +48,9 @@ run: setup
 	$(VENV)/bin/qa index
 	$(VENV)/bin/qa ui
 
+# The eval regression check runs first so pytest's summary is the last line.
 test: setup $(STAMPS)/browser lint
+	$(MAKE) eval-check
 	$(PY) -m pytest
 
 test-fast: setup lint
@@ -66,9 +68,11 @@ eval: setup
 	$(VENV)/bin/qa eval --mode extractive
 	$(VENV)/bin/qa eval --mode llm --limit 20
 
+# Regression check against eval/baselines/: the full gold set without the LLM, and the
+# first 12 questions with it (the full LLM run takes too long for every CI run).
 eval-check: setup
-	$(VENV)/bin/qa eval --mode extractive --check
-	$(VENV)/bin/qa eval --mode llm --limit 12 --check
+	$(VENV)/bin/qa eval --mode extractive --check --out runs/eval/check-extractive
+	$(VENV)/bin/qa eval --mode llm --limit 12 --check --out runs/eval/check-llm12
 
 bench: setup
 	$(VENV)/bin/qa bench

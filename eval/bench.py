@@ -1091,7 +1091,9 @@ class BenchConfig:
     Attributes:
         sizes: Corpus sizes (chunks) for the retrieval latency.
         repeat: Runs of each timed step (passes over the questions for latencies).
-        quick: Tiny corpus subset, one small size, no LLM.
+        quick: Tiny corpus subset, one small size, few questions; no LLM, server or
+            cold start (a smoke test that finishes in well under a minute on an idle
+            2-core machine).
         llm: Measure the local LLM (when installed).
         server: Measure retrieval against a ``chroma run`` server.
         reuse: Folder keeping the scale indexes between runs, or None.
@@ -1288,14 +1290,18 @@ def run_bench(config: BenchConfig, settings: Settings, log: Log) -> dict[str, An
             why = "skipped under --quick" if config.quick else "--no-server"
             notes.append(f"server figures not measured: {why}")
 
-        # Fresh processes: cold start and peak memory.
-        log("cold start: `qa ask --json` in a subprocess (extractive)")
-        run, answer = cold_ask(sample, QUESTIONS[0], generator="extractive")
-        details["cold_start"] = {
-            "seconds": run.seconds,
-            "peak_rss_mb": run.peak_rss_mb,
-            "generator": answer.get("generator"),
-        }
+        # Fresh processes: cold start and peak memory. --quick skips them: a second
+        # torch + model load would double its run time.
+        if config.quick:
+            notes.append("cold start and peak RSS not measured: skipped under --quick")
+        else:
+            log("cold start: `qa ask --json` in a subprocess (extractive)")
+            run, answer = cold_ask(sample, QUESTIONS[0], generator="extractive")
+            details["cold_start"] = {
+                "seconds": run.seconds,
+                "peak_rss_mb": run.peak_rss_mb,
+                "generator": answer.get("generator"),
+            }
         if llm_reason is None:
             log("cold start with the LLM: `qa ask --json` in a subprocess")
             run, answer = cold_ask(sample, QUESTIONS[0], generator="llm")
@@ -1399,8 +1405,9 @@ def _headline(details: Mapping[str, Any]) -> dict[str, Any]:
     head["ttft_p95_s"] = llm["ttft_s"]["p95"] if llm else None
     head["answer_p50_s"] = llm["total_s"]["p50"] if llm else None
     head["answer_p95_s"] = llm["total_s"]["p95"] if llm else None
-    head["cold_start_s"] = details["cold_start"]["seconds"]
-    head["peak_rss_mb"] = details["cold_start"]["peak_rss_mb"]
+    cold = details.get("cold_start")
+    head["cold_start_s"] = cold["seconds"] if cold else None
+    head["peak_rss_mb"] = cold["peak_rss_mb"] if cold else None
     cold_llm = details.get("cold_start_llm")
     head["cold_start_llm_s"] = cold_llm["seconds"] if cold_llm else None
     head["peak_rss_mb_llm"] = cold_llm["peak_rss_mb"] if cold_llm else None
@@ -1589,9 +1596,12 @@ def table_rows(results: Mapping[str, Any]) -> list[tuple[str, str, str, str]]:
         )
     else:
         add("ttft_s / answer_s", "n/a", "", "LLM not measured (see notes)")
-    cs = d["cold_start"]
-    add("cold_start_s", cs["seconds"], note="`qa ask --json`, extractive, fresh process")
-    add("peak_rss_mb", cs["peak_rss_mb"], note="that process (no LLM)")
+    cs = d.get("cold_start")
+    if cs:
+        add("cold_start_s", cs["seconds"], note="`qa ask --json`, extractive, fresh process")
+        add("peak_rss_mb", cs["peak_rss_mb"], note="that process (no LLM)")
+    else:
+        add("cold_start_s / peak_rss_mb", "n/a", note="not measured (see notes)")
     cl = d.get("cold_start_llm")
     if cl:
         add("cold_start_llm_s", cl["seconds"], note=f"`qa ask --json`, {cl['generator']}")
@@ -1721,7 +1731,11 @@ def register(sub: Any) -> None:
         f"--quick: {' '.join(map(str, QUICK_SIZES))})",
     )
     p.add_argument("--repeat", type=int, help="runs of each timed step (default 3; --quick: 1)")
-    p.add_argument("--quick", action="store_true", help="tiny corpus, one small size, no LLM")
+    p.add_argument(
+        "--quick",
+        action="store_true",
+        help="smoke test: tiny corpus, one small size; no LLM, server or cold start",
+    )
     p.add_argument("--json", action="store_true", help="print the results as one JSON object")
     p.add_argument("--out", type=Path, help="report folder (default: runs/bench/<time>)")
     p.add_argument("--reuse", type=Path, metavar="DIR", help="keep scale indexes in DIR")

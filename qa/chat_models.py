@@ -57,13 +57,15 @@ class _LoadedModel:
     lock: threading.Lock = field(default_factory=threading.Lock)
 
 
-_MODELS: dict[tuple[str, int, int, int], _LoadedModel] = {}
+_MODELS: dict[tuple[str, int, int, int, int], _LoadedModel] = {}
 _MODELS_LOCK = threading.Lock()
 
 
-def _load(path: Path, n_ctx: int, n_threads: int, n_batch: int) -> _LoadedModel:
+def _load(
+    path: Path, n_ctx: int, n_threads: int, n_batch: int, prompt_cache_bytes: int = 0
+) -> _LoadedModel:
     """Return the process-wide ``Llama`` for these parameters, loading it on first use."""
-    key = (str(path.resolve()), n_ctx, n_threads, n_batch)
+    key = (str(path.resolve()), n_ctx, n_threads, n_batch, prompt_cache_bytes)
     with _MODELS_LOCK:
         # Loading holds the registry lock on purpose: two threads asking for the same
         # model at start-up must not map and initialise it twice.
@@ -85,6 +87,8 @@ def _load(path: Path, n_ctx: int, n_threads: int, n_batch: int) -> _LoadedModel:
                 n_ubatch=n_batch,
                 verbose=False,
             )
+            if prompt_cache_bytes > 0:
+                llm.set_cache(llama_cpp.LlamaRAMCache(capacity_bytes=prompt_cache_bytes))
             loaded = _LoadedModel(llm=llm)
             _MODELS[key] = loaded
         return loaded
