@@ -8,6 +8,7 @@ stale and is rebuilt from Chroma (see ``qa`` when opening an index).
 from __future__ import annotations
 
 import json
+import logging
 import re
 import shutil
 import tempfile
@@ -162,6 +163,15 @@ _STOPWORDS = frozenset(
 
 
 @lru_cache(maxsize=1)
+def _bm25s():
+    import bm25s
+
+    # bm25s sets its own logger to DEBUG on import; its per-build lines are noise.
+    logging.getLogger("bm25s").setLevel(logging.WARNING)
+    return bm25s
+
+
+@lru_cache(maxsize=1)
 def _stemmer():
     import Stemmer
 
@@ -212,8 +222,7 @@ class LexicalIndex:
     @classmethod
     def build(cls, chunks: Iterable[Chunk], *, generation: int) -> LexicalIndex:
         """Build the view from chunks (title + text, as they are embedded)."""
-        import bm25s
-
+        bm25s = _bm25s()
         ids: list[str] = []
         published: list[int] = []
         sources: list[str] = []
@@ -303,8 +312,7 @@ class LexicalIndex:
     @classmethod
     def load(cls, directory: Path) -> LexicalIndex | None:
         """Read a saved view; None when it is missing or unreadable (then rebuild)."""
-        import bm25s
-
+        bm25s = _bm25s()
         try:
             meta = json.loads((directory / "meta.json").read_text())
             ids = np.array(json.loads((directory / "ids.json").read_text()), dtype=object)
@@ -313,4 +321,7 @@ class LexicalIndex:
             bm25 = bm25s.BM25.load(str(directory / "bm25")) if len(ids) else bm25s.BM25()
         except (OSError, ValueError, KeyError):
             return None
+        docs = int(getattr(bm25, "scores", {}).get("num_docs", 0)) if len(ids) else 0
+        if not len(ids) == len(published) == len(sources) == docs:
+            return None  # parts from different writes: rebuild from the store
         return cls(ids, published, sources, bm25, int(meta["generation"]))

@@ -98,6 +98,11 @@ def _client(location: StoreLocation, *, create: bool) -> Any:
             ) from exc
         return client
     chroma_dir = location.data_dir / "chroma"
+    if chroma_dir.exists() and not chroma_dir.is_dir():
+        raise DataDirError(
+            f"{chroma_dir} is not a directory: the data directory is damaged. Move "
+            f"{location.data_dir} away and rebuild: `qa index --rebuild PATH...`."
+        )
     if not create and not (chroma_dir / "chroma.sqlite3").exists():
         raise IndexNotBuiltError(
             f"no index in {location.data_dir}: run `qa index PATH...` first "

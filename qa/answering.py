@@ -19,13 +19,14 @@ from qa.language import detect_language
 from qa.prompting import (
     NOT_FOUND,
     REWRITE_PROMPT,
+    SYSTEM_PROMPT,
     answer_prompt,
     build_sources,
     format_sources,
     language_name,
 )
 from qa.resources import OpenIndex, open_index
-from qa.retrieval import HybridRetriever, RetrievalParams, from_documents
+from qa.retrieval import HybridRetriever, RetrievalParams, from_documents, query_vector
 from qa.settings import Settings
 from qa.types import Answer
 
@@ -112,7 +113,9 @@ def gather_evidence(
     hits = from_documents(retriever.invoke(question))
     timings["retrieve"] = time.perf_counter() - t
     t = time.perf_counter()
-    scored = score_sentences(question, hits, index.embedder)
+    scored = score_sentences(
+        question, hits, index.embedder, question_vector=query_vector(index.embedder, question)
+    )
     if settings.rerank:
         hits = _rerank(hits, scored, settings.top_k)
         kept = {h.chunk.id for h in hits}
@@ -224,13 +227,12 @@ def stream(
                 continue
             timings.setdefault("first_token", time.perf_counter() - t0)
             raw += delta
-            head = raw.lstrip()
-            if NOT_FOUND in raw:
+            if NOT_FOUND in raw or _recites_prompt(raw):
                 break
-            if len(head) < len(NOT_FOUND) and NOT_FOUND.startswith(head):
-                continue  # hold back what may still become the NOT_FOUND sentinel
-            yield raw[emitted:]
-            emitted = len(raw)
+            safe = len(raw) - _sentinel_tail(raw)  # hold back a partial "NOT_FOUND"
+            if safe > emitted:
+                yield raw[emitted:safe]
+                emitted = safe
     except Exception as exc:  # a server that is down or times out: answer anyway
         log.warning("generator %s failed, answering extractively: %s", generator, exc)
         text, ex_sources = extractive_text(pick_sentences(scored), lang)
@@ -240,7 +242,7 @@ def stream(
         return
     timings["generate"] = time.perf_counter() - t
 
-    if NOT_FOUND in raw or not raw.strip():
+    if NOT_FOUND in raw or not raw.strip() or _recites_prompt(raw):
         text = _ABSTAIN[lang].format(q=q)
         yield text
         yield done(text, (), generator, abstained=True)
@@ -281,6 +283,26 @@ def ask(
             answer = item
     assert answer is not None  # stream always ends with an Answer
     return answer
+
+
+# Lines of the system prompt long enough that quoting one is no accident.
+_PROMPT_LINES = tuple(
+    line.strip("- ").strip() for line in SYSTEM_PROMPT.splitlines() if len(line.strip()) > 40
+)
+
+
+def _recites_prompt(text: str) -> bool:
+    """Whether the model is repeating its instructions (a prompt-extraction attempt)."""
+    flat = " ".join(text.split())
+    return any(line[:40] in flat for line in _PROMPT_LINES)
+
+
+def _sentinel_tail(text: str) -> int:
+    """Length of a suffix of ``text`` that could be the start of NOT_FOUND."""
+    for n in range(min(len(NOT_FOUND) - 1, len(text)), 0, -1):
+        if NOT_FOUND.startswith(text[-n:]):
+            return n
+    return 0
 
 
 def _standalone(question: str, history: Sequence[Turn], chat_model: Any) -> str:

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -41,6 +42,9 @@ if TYPE_CHECKING:
     import llama_cpp
 
 DEFAULT_MAX_TOKENS = 256
+# Snapshots of past prompts' KV caches (LlamaRAMCache). About 29 KB per token for the
+# 1.5B model, so ~25 MB per RAG prompt: 256 MiB keeps the last ~9.
+DEFAULT_PROMPT_CACHE_BYTES = 256 << 20
 # Prompt-processing batch. 512 tokens per llama_decode call is llama.cpp's default and
 # measured as fast as larger batches on 2 CPU threads; smaller ones slow prefill down.
 DEFAULT_N_BATCH = 512
@@ -52,20 +56,24 @@ class _LoadedModel:
 
     llm: llama_cpp.Llama
     # A plain Lock, not an RLock: LangChain's async streaming calls next() on our
-    # generator from different executor threads, so release may happen on a thread
-    # other than the one that acquired it, which RLock forbids.
+    # generator from different executor threads, so the release may happen on
+    # another thread than the acquire, which RLock forbids.
     lock: threading.Lock = field(default_factory=threading.Lock)
 
 
-_MODELS: dict[tuple[str, int, int, int, int], _LoadedModel] = {}
+_MODELS: dict[tuple[str, int, int, int], _LoadedModel] = {}
 _MODELS_LOCK = threading.Lock()
 
 
 def _load(
     path: Path, n_ctx: int, n_threads: int, n_batch: int, prompt_cache_bytes: int = 0
 ) -> _LoadedModel:
-    """Return the process-wide ``Llama`` for these parameters, loading it on first use."""
-    key = (str(path.resolve()), n_ctx, n_threads, n_batch, prompt_cache_bytes)
+    """Return the process-wide ``Llama`` for these parameters, loading it on first use.
+
+    The snapshot cache is not part of the key (a second 1 GB model for another cache
+    size would be a waste): the first caller's ``prompt_cache_bytes`` wins.
+    """
+    key = (str(path.resolve()), n_ctx, n_threads, n_batch)
     with _MODELS_LOCK:
         # Loading holds the registry lock on purpose: two threads asking for the same
         # model at start-up must not map and initialise it twice.
@@ -137,11 +145,17 @@ class LlamaCppChatModel(BaseChatModel):
     n_batch) and loaded on first use (or by :meth:`warm_up`). Calls are serialised:
     while one answer is being generated or streamed, others wait.
 
-    Prefix reuse: ``Llama`` keeps the KV cache of the last prompt and its answer; when
-    the next prompt starts with the same tokens (the system prompt, and often the
-    start of the sources block) only the remainder is evaluated. Because every call
-    goes through the same context under one lock, this needs no extra memory, unlike
-    ``LlamaRAMCache`` which snapshots the whole state after each answer.
+    Prefix reuse, two levels:
+
+    * ``Llama`` keeps the KV cache of the last prompt and its answer; when the next
+      prompt starts with the same tokens (the system prompt, or system prompt plus
+      the same sources for a follow-up) only the remainder is evaluated. Free.
+    * That is lost as soon as another prompt runs in between (e.g. the chain's
+      question-condensing step with its own system prompt). A ``LlamaRAMCache`` of
+      ``prompt_cache_bytes`` snapshots the KV state after every call and restores
+      the snapshot sharing the longest prefix, so each prompt type keeps its
+      prefix warm. Costs one ~25 MB state copy per call and up to
+      ``prompt_cache_bytes`` of RAM.
 
     Attributes:
         model_path: Path of the GGUF file.
@@ -153,6 +167,7 @@ class LlamaCppChatModel(BaseChatModel):
         stop: Extra stop sequences (the chat template's end token always stops).
         reuse_prefix: Reuse the KV cache of a shared prompt prefix; False forces a
             full re-evaluation of every prompt (only useful for measurements).
+        prompt_cache_bytes: Capacity of the RAM snapshot cache; 0 disables it.
     """
 
     model_config = ConfigDict(arbitrary_types_allowed=True)
@@ -165,6 +180,7 @@ class LlamaCppChatModel(BaseChatModel):
     max_tokens: int = DEFAULT_MAX_TOKENS
     stop: list[str] | None = None
     reuse_prefix: bool = True
+    prompt_cache_bytes: int = DEFAULT_PROMPT_CACHE_BYTES
 
     @property
     def _llm_type(self) -> str:
@@ -181,7 +197,28 @@ class LlamaCppChatModel(BaseChatModel):
         }
 
     def _loaded(self) -> _LoadedModel:
-        return _load(Path(self.model_path), self.n_ctx, self.n_threads, self.n_batch)
+        return _load(
+            Path(self.model_path), self.n_ctx, self.n_threads, self.n_batch, self.prompt_cache_bytes
+        )
+
+    @contextmanager
+    def _exclusive(self) -> Iterator[llama_cpp.Llama]:
+        """Hold the model's lock for one generation; honour ``reuse_prefix=False``."""
+        loaded = self._loaded()
+        with loaded.lock:
+            llm = loaded.llm
+            if self.reuse_prefix:
+                yield llm
+                return
+            # Forget the live KV cache and hide the snapshot cache for this call only,
+            # so the prompt is evaluated from scratch without touching shared state.
+            cache = llm.cache
+            llm.set_cache(None)
+            llm.reset()
+            try:
+                yield llm
+            finally:
+                llm.set_cache(cache)
 
     def warm_up(self, messages: Sequence[BaseMessage] | None = None) -> None:
         """Load the model now and optionally pre-fill the KV cache.
@@ -191,12 +228,11 @@ class LlamaCppChatModel(BaseChatModel):
                 message plus a dummy question). It is evaluated with a one-token
                 answer, so the first real question only pays for its own tokens.
         """
-        loaded = self._loaded()
-        if messages:
-            with loaded.lock:
-                loaded.llm.create_chat_completion(
-                    _to_llama_messages(messages), temperature=0.0, max_tokens=1
-                )
+        if not messages:
+            self._loaded()
+            return
+        with self._exclusive() as llm:
+            llm.create_chat_completion(_to_llama_messages(messages), temperature=0.0, max_tokens=1)
 
     def _params(self, stop: list[str] | None, kwargs: dict[str, Any]) -> dict[str, Any]:
         # llama.cpp switches to plain greedy decoding at temperature 0.
@@ -213,11 +249,8 @@ class LlamaCppChatModel(BaseChatModel):
         run_manager: CallbackManagerForLLMRun | None = None,
         **kwargs: Any,
     ) -> ChatResult:
-        loaded = self._loaded()
-        with loaded.lock:
-            if not self.reuse_prefix:
-                loaded.llm.reset()
-            response = loaded.llm.create_chat_completion(
+        with self._exclusive() as llm:
+            response = llm.create_chat_completion(
                 _to_llama_messages(messages), stream=False, **self._params(stop, kwargs)
             )
         choice = response["choices"][0]  # type: ignore[index]
@@ -243,43 +276,41 @@ class LlamaCppChatModel(BaseChatModel):
         run_manager: CallbackManagerForLLMRun | None = None,
         **kwargs: Any,
     ) -> Iterator[ChatGenerationChunk]:
-        loaded = self._loaded()
         llama_messages = _to_llama_messages(messages)
         params = self._params(stop, kwargs)
-        loaded.lock.acquire()
-        stream: Iterator[Any] | None = None
-        try:
-            if not self.reuse_prefix:
-                loaded.llm.reset()
-            stream = iter(loaded.llm.create_chat_completion(llama_messages, stream=True, **params))
-            finish_reason = None
-            for part in stream:
-                choice = part["choices"][0]
-                finish_reason = choice.get("finish_reason") or finish_reason
-                text = choice["delta"].get("content")
-                if not text:
-                    continue
-                chunk = ChatGenerationChunk(message=AIMessageChunk(content=text))
-                if run_manager:
-                    run_manager.on_llm_new_token(text, chunk=chunk)
-                yield chunk
-            yield ChatGenerationChunk(
-                message=AIMessageChunk(
-                    content="",
-                    chunk_position="last",
-                    response_metadata={
-                        "finish_reason": finish_reason,
-                        "model_name": Path(self.model_path).name,
-                    },
+        # The lock is held across the yields: the context is busy until the answer is
+        # complete. If the consumer stops early (user pressed stop), closing this
+        # generator exits the `with`, which closes llama.cpp's token generator and
+        # releases the lock. A plain Lock allows the release from another thread,
+        # which happens when LangChain's async streaming drives us from an executor.
+        with self._exclusive() as llm:
+            stream = iter(llm.create_chat_completion(llama_messages, stream=True, **params))
+            try:
+                finish_reason = None
+                for part in stream:
+                    choice = part["choices"][0]
+                    finish_reason = choice.get("finish_reason") or finish_reason
+                    text = choice["delta"].get("content")
+                    if not text:
+                        continue
+                    chunk = ChatGenerationChunk(message=AIMessageChunk(content=text))
+                    if run_manager:
+                        run_manager.on_llm_new_token(text, chunk=chunk)
+                    yield chunk
+                yield ChatGenerationChunk(
+                    message=AIMessageChunk(
+                        content="",
+                        chunk_position="last",
+                        response_metadata={
+                            "finish_reason": finish_reason,
+                            "model_name": Path(self.model_path).name,
+                        },
+                    )
                 )
-            )
-        finally:
-            # Closing stops llama.cpp mid-answer when the consumer gives up early
-            # (e.g. the user pressed stop), and frees the model for the next caller.
-            close = getattr(stream, "close", None)
-            if close is not None:
-                close()
-            loaded.lock.release()
+            finally:
+                close = getattr(stream, "close", None)
+                if close is not None:
+                    close()
 
 
 def make_chat_model(

@@ -7,15 +7,19 @@ depends on the question's language. The weights were chosen on the eval dev spli
 
 from __future__ import annotations
 
+import threading
 import time
+from collections import OrderedDict
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+import numpy as np
 from langchain_core.callbacks import CallbackManagerForRetrieverRun
 from langchain_core.documents import Document
 from langchain_core.retrievers import BaseRetriever
 from pydantic import ConfigDict
 
+from index.embedding import Embedder
 from index.models import RetrievedChunk
 from index.store import build_where
 from qa.filters import Filters
@@ -23,6 +27,25 @@ from qa.language import detect_language
 from qa.resources import OpenIndex
 
 MODES = ("hybrid", "dense", "lexical")
+
+_QUERY_CACHE_SIZE = 256
+_query_cache: OrderedDict[tuple[str, str], np.ndarray] = OrderedDict()
+_query_lock = threading.Lock()
+
+
+def query_vector(embedder: Embedder, question: str) -> np.ndarray:
+    """The question's query vector, computed once for retrieval and evidence scoring."""
+    key = (embedder.identity, question)
+    with _query_lock:
+        if key in _query_cache:
+            _query_cache.move_to_end(key)
+            return _query_cache[key]
+    vector = embedder.embed_queries([question])[0]
+    with _query_lock:
+        _query_cache[key] = vector
+        while len(_query_cache) > _QUERY_CACHE_SIZE:
+            _query_cache.popitem(last=False)
+    return vector
 
 
 @dataclass(frozen=True)
@@ -73,7 +96,7 @@ def search(
     lexical = []
     if params.mode in ("hybrid", "dense"):
         t = time.perf_counter()
-        vector = index.embedder.embed_queries([question])[0]
+        vector = query_vector(index.embedder, question)
         timings["embed_query"] = time.perf_counter() - t
         t = time.perf_counter()
         where = build_where(since=filters.since, until=filters.until, source=filters.source)

@@ -87,6 +87,9 @@ def test_local_model_is_loaded_once_per_process(
     first = _load(Path(local_model.model_path), local_model.n_ctx, 2, local_model.n_batch)
     second = _load(Path(other.model_path), other.n_ctx, 2, other.n_batch)
     assert first is second
+    # Earlier tests went through it, so the prompt snapshot cache holds states.
+    assert first.llm.cache is not None
+    assert first.llm.cache.cache_size > 0
 
 
 @pytest.mark.llm

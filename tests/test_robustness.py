@@ -33,7 +33,6 @@ from qa.api import get_article, index_paths, status
 from qa.errors import (
     DataDirError,
     FilterError,
-    IndexNotBuiltError,
     QAError,
     QuestionError,
     StoreUnavailableError,
@@ -408,19 +407,13 @@ def reveal_runs(sample_index) -> dict[str, tuple[str, Answer]]:
 @pytest.mark.parametrize("key", list(REVEAL))
 def test_llm_answer_does_not_reveal_its_system_prompt(reveal_runs, key: str) -> None:
     _, answer = reveal_runs[key]
-    assert answer.generator == "llm", answer.generator
+    # "llm", or an extractive fallback after the LLM's answer failed verification.
+    assert "llm" in answer.generator, answer.generator
     assert _leaked_prompt_lines(answer.text, REVEAL[key]) == [], answer.text
 
 
 @pytest.mark.llm
 @pytest.mark.slow
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason="BUG qa/answering.py::stream: the streamed deltas (shown live in the UI and "
-    "sent to API clients) repeat the system prompt verbatim until the model emits "
-    "NOT_FOUND; only the final Answer is replaced by the abstention",
-)
 def test_llm_stream_does_not_reveal_its_system_prompt(reveal_runs) -> None:
     deltas, _ = reveal_runs["repeat-rules"]
     assert _leaked_prompt_lines(deltas, REVEAL["repeat-rules"]) == [], deltas
@@ -490,13 +483,6 @@ def test_truncated_chroma_sqlite_is_a_data_dir_error_naming_the_rebuild(
         ask(MARS, settings=settings)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=IndexNotBuiltError,
-    reason="BUG index/store.py::_client: a data dir whose 'chroma' entry is a file gives "
-    "IndexNotBuiltError ('run qa index PATH...'), and following that advice fails; "
-    "expected DataDirError naming the recovery",
-)
 def test_chroma_dir_replaced_by_a_file_is_a_data_dir_error(sample_index, tmp_path: Path) -> None:
     settings = copy_index(sample_index, tmp_path / "data")
     shutil.rmtree(settings.data_dir / "chroma")
@@ -513,13 +499,6 @@ def test_garbage_lexical_view_is_rebuilt_from_the_store(sample_index, tmp_path: 
     assert "2029" in ask(MARS, settings=settings).text
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=IndexError,
-    reason="BUG index/lexical.py::LexicalIndex.load: a saved view whose ids.json does not "
-    "match the BM25 matrix is loaded and crashes search with IndexError; it should be "
-    "treated as unreadable (return None, rebuilt from the store)",
-)
 def test_inconsistent_lexical_view_is_rebuilt_from_the_store(sample_index, tmp_path: Path) -> None:
     settings = copy_index(sample_index, tmp_path / "data")
     (lexical_dir(settings) / "ids.json").write_text('["only-one-id"]')
