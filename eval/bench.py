@@ -56,6 +56,7 @@ from typing import Any
 
 import numpy as np
 
+from eval.runner import git_commit
 from eval.synthetic import (
     SOURCES,
     SYNTHETIC_VERSION,
@@ -235,16 +236,7 @@ def machine_info() -> dict[str, Any]:
     with suppress(OSError):
         cpu_max = Path("/sys/fs/cgroup/cpu.max").read_text().strip()
     usable = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    try:
-        commit = subprocess.run(
-            ["git", "rev-parse", "--short", "HEAD"],
-            capture_output=True,
-            text=True,
-            check=False,
-            cwd=Path(__file__).resolve().parent,
-        ).stdout.strip()
-    except OSError:
-        commit = ""
+    commit = git_commit()
     return {
         "cpu_model": _read_first("/proc/cpuinfo", "model name") or platform.processor(),
         "cpu_cores": os.cpu_count(),

@@ -123,11 +123,10 @@ def _failed(q: GoldQuestion, error: str | None) -> EvalRecord:
     )
 
 
-def run_meta(settings: Settings, *, mode: str, dataset: Dataset, **extra: Any) -> dict[str, Any]:
-    """Settings, model identities and git commit recorded with a run."""
-    index = open_index(settings)
+def git_commit() -> str:
+    """Short hash of the checkout's HEAD, or "" outside a git checkout."""
     try:
-        commit = subprocess.run(
+        return subprocess.run(
             ["git", "rev-parse", "--short", "HEAD"],
             capture_output=True,
             text=True,
@@ -135,7 +134,12 @@ def run_meta(settings: Settings, *, mode: str, dataset: Dataset, **extra: Any) -
             cwd=Path(__file__).resolve().parent,
         ).stdout.strip()
     except OSError:
-        commit = ""
+        return ""
+
+
+def run_meta(settings: Settings, *, mode: str, dataset: Dataset, **extra: Any) -> dict[str, Any]:
+    """Settings, model identities and git commit recorded with a run."""
+    index = open_index(settings)
     llm = ""
     if mode == "llm":
         from qa.llm_assets import get_asset
@@ -146,7 +150,7 @@ def run_meta(settings: Settings, *, mode: str, dataset: Dataset, **extra: Any) -
         "dataset": dataset.name,
         "embedder": index.embedder.identity,
         "llm": llm,
-        "git_commit": commit,
+        "git_commit": git_commit(),
         "top_k": settings.top_k,
         "rerank": settings.rerank,
         "abstain_threshold": settings.abstain_threshold,

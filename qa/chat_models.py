@@ -45,8 +45,8 @@ DEFAULT_MAX_TOKENS = 256
 # Snapshots of past prompts' KV caches (LlamaRAMCache). About 29 KB per token for the
 # 1.5B model, so ~25 MB per RAG prompt: 256 MiB keeps the last ~9.
 DEFAULT_PROMPT_CACHE_BYTES = 256 << 20
-# Prompt-processing batch. 512 tokens per llama_decode call is llama.cpp's default and
-# measured as fast as larger batches on 2 CPU threads; smaller ones slow prefill down.
+# Prompt-processing batch (llama.cpp's default): a ~800-token RAG prompt goes in two
+# llama_decode calls.
 DEFAULT_N_BATCH = 512
 
 

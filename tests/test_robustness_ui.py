@@ -28,7 +28,7 @@ import pytest
 from gradio_client import Client, handle_file
 
 from qa.settings import Settings
-from tests.conftest import ROOT, SAMPLES, SEED_NAME, free_port
+from tests.conftest import ROOT, SAMPLES, SEED_NAME, free_port, wait_for_http
 from ui import format as fmt
 
 pytestmark = pytest.mark.slow
@@ -73,21 +73,6 @@ class Served:
     gradio_dir: Path
 
 
-def _wait_for_http(url: str, proc: subprocess.Popen[str], timeout: float = 120.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            pytest.fail(f"the UI process exited with {proc.returncode}")
-        try:
-            urllib.request.urlopen(url, timeout=2)
-            return
-        except urllib.error.HTTPError:
-            return
-        except OSError:
-            time.sleep(0.3)
-    pytest.fail(f"{url} did not answer within {timeout:.0f} s")
-
-
 @pytest.fixture(scope="module")
 def served(tmp_path_factory: pytest.TempPathFactory, sample_index: Settings) -> Iterator[Served]:
     """``ui.app.main()`` in a subprocess with default host, on a copy of the sample index."""
@@ -118,7 +103,7 @@ def served(tmp_path_factory: pytest.TempPathFactory, sample_index: Settings) -> 
     )
     url = f"http://127.0.0.1:{port}/"
     try:
-        _wait_for_http(url, proc)
+        wait_for_http(url, timeout=120.0, proc=proc)
         yield Served(url, port, proc, root, data_dir, root / "gradio")
     finally:
         proc.terminate()

@@ -7,7 +7,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
@@ -19,7 +18,7 @@ from gradio_client import Client
 
 import qa
 from qa.settings import Settings
-from tests.conftest import ROOT, SAMPLES, SEED_NAME, free_port
+from tests.conftest import ROOT, SAMPLES, SEED_NAME, free_port, wait_for_http
 from ui import format as fmt
 from ui.app import create_app, launch_options
 
@@ -27,20 +26,6 @@ pytestmark = pytest.mark.slow
 
 SEED_TITLE = (SAMPLES / SEED_NAME).read_text(encoding="utf-8").splitlines()[0].strip()
 MARS = "When could humans land on Mars?"
-
-
-def wait_for_http(url: str, timeout: float = 90.0) -> None:
-    """Wait until ``url`` answers (any HTTP status)."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            urllib.request.urlopen(url, timeout=2)
-            return
-        except urllib.error.HTTPError:
-            return
-        except OSError:
-            time.sleep(0.3)
-    pytest.fail(f"{url} did not answer within {timeout:.0f} s")
 
 
 @pytest.fixture(scope="module")
