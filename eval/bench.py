@@ -56,6 +56,7 @@ from typing import Any
 
 import numpy as np
 
+from eval.naive import langchain_embeddings, naive_documents
 from eval.runner import git_commit
 from eval.synthetic import (
     SOURCES,
@@ -309,46 +310,6 @@ class Log:
 # ---------------------------------------------------------------------------
 
 
-def _langchain_embeddings(embedder: Embedder) -> Any:
-    """Our embedder behind LangChain's ``Embeddings`` interface (for the baseline)."""
-    from langchain_core.embeddings import Embeddings
-
-    class EmbedderEmbeddings(Embeddings):
-        def embed_documents(self, texts: list[str]) -> list[list[float]]:
-            return embedder.embed_passages(texts).tolist()
-
-        def embed_query(self, text: str) -> list[float]:
-            return embedder.embed_queries([text])[0].tolist()
-
-    return EmbedderEmbeddings()
-
-
-def naive_documents(articles: Sequence[Article]) -> list[Any]:
-    """The baseline's chunks: ``RecursiveCharacterTextSplitter(1000, 200)`` over each article.
-
-    Args:
-        articles: Parsed articles; title, caption and body form each text.
-
-    Returns:
-        LangChain Documents.
-    """
-    from langchain_text_splitters import RecursiveCharacterTextSplitter
-
-    splitter = RecursiveCharacterTextSplitter(chunk_size=1000, chunk_overlap=200)
-    return splitter.create_documents(
-        [f"{a.title}\n\n{a.caption}\n\n{a.text}" for a in articles],
-        metadatas=[
-            {
-                "article_id": a.id,
-                "title": a.title,
-                "published": int(a.published.timestamp()),
-                "source": a.source,
-            }
-            for a in articles
-        ],
-    )
-
-
 def naive_index(articles: Sequence[Article], embedder: Embedder, persist_dir: Path) -> int:
     """Index articles the naive LangChain way; returns the number of chunks.
 
@@ -364,7 +325,7 @@ def naive_index(articles: Sequence[Article], embedder: Embedder, persist_dir: Pa
     docs = naive_documents(articles)
     Chroma.from_documents(
         docs,
-        embedding=_langchain_embeddings(embedder),
+        embedding=langchain_embeddings(embedder),
         collection_name="naive",
         persist_directory=str(persist_dir),
         client_settings=ChromaSettings(anonymized_telemetry=False),

@@ -26,7 +26,12 @@ TOLERANCES = {
 def register(sub: Any) -> None:
     """Add ``qa eval`` to the CLI."""
     p = sub.add_parser("eval", help="evaluate against gold answers and write a report")
-    p.add_argument("--mode", choices=["llm", "extractive", "openai"], default="extractive")
+    p.add_argument(
+        "--mode",
+        choices=["llm", "extractive", "openai", "naive-rag"],
+        default="extractive",
+        help="naive-rag: the plain LangChain RAG baseline with the same LLM",
+    )
     p.add_argument(
         "--dataset", type=Path, default=DEFAULT_DATASET, help="gold .jsonl/folder or SQuAD .json"
     )
@@ -74,6 +79,22 @@ def _cmd_eval(args: argparse.Namespace, settings: Any) -> int:
     return 0
 
 
+def _run_naive(dataset: Any, questions: list, settings: Any, progress: Any) -> list:
+    import shutil
+
+    from eval import naive
+    from index.articles import load_articles
+    from qa.chat_models import make_chat_model
+    from qa.resources import get_embedder
+
+    articles = dataset.articles or load_articles(dataset.corpus_paths).articles
+    persist = settings.data_dir / "naive-rag"
+    shutil.rmtree(persist, ignore_errors=True)  # rebuilt each run, as the baseline would be
+    store = naive.build_store(articles, get_embedder(settings), persist)
+    chat_model = make_chat_model(settings, generator="llm")
+    return naive.run(questions, store=store, chat_model=chat_model, progress=progress)
+
+
 def _run(args: argparse.Namespace, settings: Any) -> dict[str, Any]:
     from tqdm import tqdm
 
@@ -85,20 +106,23 @@ def _run(args: argparse.Namespace, settings: Any) -> dict[str, Any]:
 
     dataset = load_dataset(args.dataset)
     settings = settings.with_(
-        generator=args.mode,
+        generator="llm" if args.mode == "naive-rag" else args.mode,
         rerank=not args.no_rerank,
         data_dir=settings.data_dir / "eval" / dataset.name,
     )
     index_dataset(dataset, settings)
     questions = select(dataset, split=args.split, limit=args.limit)
     bar = tqdm(total=len(questions), unit="q", file=sys.stderr, disable=args.json)
-    records = run(
-        questions,
-        settings=settings,
-        retrieval=RetrievalParams(mode=args.retrieval),
-        progress=lambda done, total: bar.update(1),
-        retrieval_only=args.retrieval_only,
-    )
+    if args.mode == "naive-rag":
+        records = _run_naive(dataset, questions, settings, lambda done, total: bar.update(1))
+    else:
+        records = run(
+            questions,
+            settings=settings,
+            retrieval=RetrievalParams(mode=args.retrieval),
+            progress=lambda done, total: bar.update(1),
+            retrieval_only=args.retrieval_only,
+        )
     bar.close()
     summary = summarize(records)
     breakdowns = {"type": breakdown(records, "type"), "lang": breakdown(records, "lang")}
