@@ -7,7 +7,10 @@ import json
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from eval.suite import EvalOptions, Evaluation, Progress
 
 DEFAULT_DATASET = Path(__file__).resolve().parent / "gold"
 BASELINES = Path(__file__).resolve().parent / "baselines"
@@ -48,6 +51,13 @@ def register(sub: Any) -> None:
     p.add_argument("--check", action="store_true", help="fail when worse than the baseline")
     p.add_argument("--baseline", type=Path, help="baseline result.json for --check")
     p.add_argument("--save-baseline", action="store_true", help="write this run as the baseline")
+    p.add_argument(
+        "--baselines",
+        metavar="LIST",
+        help="comparison runs over the same questions, comma list of bm25, naive-rag, or "
+        "none (default: bm25,naive-rag for llm/openai, bm25 for extractive, none for "
+        "--check, --retrieval-only and naive-rag)",
+    )
     p.set_defaults(func=_cmd_eval)
 
 
@@ -59,95 +69,97 @@ def _baseline_path(args: argparse.Namespace) -> Path:
 
 
 def _cmd_eval(args: argparse.Namespace, settings: Any) -> int:
-    from eval.report import check_regression, compare_runs
-
     if args.compare:
+        from eval.report import compare_runs
+
         a, b = (json.loads(p.read_text()) for p in args.compare)
         print(compare_runs(a, b))
         return 0
     summary = _run(args, settings)
-    if args.check:
-        baseline = json.loads(_baseline_path(args).read_text())
-        # On a small run one question flipping moves a rate by 1/n: allow that much.
-        slack = 1.0 / max(int(summary.get("n") or 1), 1) + 0.01
-        tolerances = {k: max(v, slack) for k, v in TOLERANCES.items()}
-        problems = check_regression(summary, baseline, tolerances)
-        for line in problems:
-            print(f"REGRESSION {line}", file=sys.stderr)
-        print("check: ok" if not problems else f"check: {len(problems)} regression(s)")
-        return 1 if problems else 0
-    return 0
+    return _check(args, summary) if args.check else 0
 
 
-def _run_naive(dataset: Any, questions: list, settings: Any, progress: Any) -> list:
-    import shutil
+def _check(args: argparse.Namespace, summary: dict[str, Any]) -> int:
+    from eval.report import check_regression
 
-    from eval import naive
-    from index.articles import load_articles
-    from qa.chat_models import make_chat_model
-    from qa.resources import get_embedder
-
-    articles = dataset.articles or load_articles(dataset.corpus_paths).articles
-    persist = settings.data_dir / "naive-rag"
-    shutil.rmtree(persist, ignore_errors=True)  # rebuilt each run, as the baseline would be
-    store = naive.build_store(articles, get_embedder(settings), persist)
-    chat_model = make_chat_model(settings, generator="llm")
-    return naive.run(questions, store=store, chat_model=chat_model, progress=progress)
+    baseline = json.loads(_baseline_path(args).read_text())
+    # On a small run one question flipping moves a rate by 1/n: allow that much.
+    slack = 1.0 / max(int(summary.get("n") or 1), 1) + 0.01
+    tolerances = {k: max(v, slack) for k, v in TOLERANCES.items()}
+    problems = check_regression(summary, baseline, tolerances)
+    for line in problems:
+        print(f"REGRESSION {line}", file=sys.stderr)
+    print("check: ok" if not problems else f"check: {len(problems)} regression(s)")
+    return 1 if problems else 0
 
 
-def _run(args: argparse.Namespace, settings: Any) -> dict[str, Any]:
-    from tqdm import tqdm
+def _options(args: argparse.Namespace) -> EvalOptions:
+    from eval.suite import EvalOptions, parse_baselines
 
-    from eval.dataset import load_dataset
-    from eval.metrics import breakdown, summarize
-    from eval.report import write_report
-    from eval.runner import index_dataset, run, run_meta, select
-    from qa.retrieval import RetrievalParams
-
-    dataset = load_dataset(args.dataset)
-    settings = settings.with_(
-        generator="llm" if args.mode == "naive-rag" else args.mode,
-        rerank=not args.no_rerank,
-        data_dir=settings.data_dir / "eval" / dataset.name,
+    baselines = parse_baselines(
+        args.baselines, mode=args.mode, check=args.check, retrieval_only=args.retrieval_only
     )
-    index_dataset(dataset, settings)
-    questions = select(dataset, split=args.split, limit=args.limit)
-    bar = tqdm(total=len(questions), unit="q", file=sys.stderr, disable=args.json)
-    if args.mode == "naive-rag":
-        records = _run_naive(dataset, questions, settings, lambda done, total: bar.update(1))
-    else:
-        records = run(
-            questions,
-            settings=settings,
-            retrieval=RetrievalParams(mode=args.retrieval),
-            progress=lambda done, total: bar.update(1),
-            retrieval_only=args.retrieval_only,
-        )
-    bar.close()
-    summary = summarize(records)
-    breakdowns = {"type": breakdown(records, "type"), "lang": breakdown(records, "lang")}
-    meta = run_meta(
-        settings,
+    return EvalOptions(
         mode=args.mode,
-        dataset=dataset,
         split=args.split,
         limit=args.limit,
         retrieval=args.retrieval,
+        rerank=not args.no_rerank,
         retrieval_only=args.retrieval_only,
+        baselines=baselines,
     )
+
+
+def _progress_bars(disable: bool) -> Progress:
+    """``progress(name, done, total)`` drawing one tqdm bar per run on stderr."""
+    from tqdm import tqdm
+
+    bars: dict[str, Any] = {}
+
+    def progress(name: str, done: int, total: int) -> None:
+        if name not in bars:
+            bars[name] = tqdm(total=total, desc=name, unit="q", file=sys.stderr, disable=disable)
+        bars[name].update(1)
+        if done == total:
+            bars[name].close()
+
+    return progress
+
+
+def _run(args: argparse.Namespace, settings: Any) -> dict[str, Any]:
+    from eval.report import write_report
+    from eval.suite import evaluate
+
+    ev = evaluate(args.dataset, settings, _options(args), progress=_progress_bars(args.json))
+    main = ev.main
     stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
     out = args.out or Path("runs") / "eval" / f"{stamp}-{args.mode}-{args.retrieval}"
-    write_report(out, summary, breakdowns, records, meta)
+    write_report(out, main.summary, main.breakdowns, main.records, main.meta, ev.baselines_json())
     if args.save_baseline:
-        BASELINES.mkdir(exist_ok=True)
-        _baseline_path(args).write_text(
-            json.dumps({"summary": summary, "meta": meta}, indent=2, ensure_ascii=False) + "\n"
-        )
-    if args.json:
-        print(json.dumps(summary))
-    else:
-        for key, value in summary.items():
-            shown = f"{value:.3f}" if isinstance(value, float) else value
-            print(f"{key:<22}{shown}")
-        print(f"report: {out / 'report.md'}")
-    return summary
+        _save_baseline(args, ev)
+    _print(ev, out, as_json=args.json)
+    return main.summary
+
+
+def _save_baseline(args: argparse.Namespace, ev: Evaluation) -> None:
+    # The regression reference holds the main run only: `--check` never looks further.
+    BASELINES.mkdir(exist_ok=True)
+    doc = {"summary": ev.main.summary, "meta": ev.main.meta}
+    _baseline_path(args).write_text(json.dumps(doc, indent=2, ensure_ascii=False) + "\n")
+
+
+def _print(ev: Evaluation, out: Path, *, as_json: bool) -> None:
+    from eval.report import baselines_table
+
+    if as_json:
+        extra = {"baselines": ev.baselines_json(with_breakdowns=False)} if ev.baselines else {}
+        print(json.dumps({**ev.main.summary, **extra}))
+        return
+    for key, value in ev.main.summary.items():
+        shown = f"{value:.3f}" if isinstance(value, float) else value
+        print(f"{key:<22}{shown}")
+    if ev.baselines:
+        print()
+        print(baselines_table(ev.main.summary, ev.main.meta, ev.baselines_json()))
+        print()
+    print(f"report: {out / 'report.md'}")

@@ -619,6 +619,64 @@ class EvalRecord:
         return cls(**values)
 
     @classmethod
+    def from_question(
+        cls,
+        question: GoldQuestion,
+        *,
+        answer: str = "",
+        abstained: bool = False,
+        retrieved_article_ids: Sequence[str] = (),
+        retrieved_chunk_texts: Sequence[str] = (),
+        citation_quotes: Sequence[str] = (),
+        ttft_s: float | None = None,
+        total_s: float | None = None,
+        generator: str = "",
+        error: str | None = None,
+    ) -> EvalRecord:
+        """Build a record from a gold question and what the system under test did.
+
+        The gold fields (id, type, language, answers, evidence, articles, split)
+        come from ``question``; everything the system produced is passed in and
+        defaults to "nothing" (no answer, no retrieval, no timing).
+
+        Args:
+            question: The gold question (``eval.dataset.GoldQuestion``).
+            answer: The answer text.
+            abstained: True when the system said it cannot answer.
+            retrieved_article_ids: Article id of every retrieved chunk, best first.
+            retrieved_chunk_texts: Text of every retrieved chunk, best first.
+            citation_quotes: Quote of each citation, in marker order.
+            ttft_s: Seconds to the first token.
+            total_s: Seconds for the whole answer.
+            generator: Which generator answered.
+            error: Error message, if answering failed.
+
+        Returns:
+            The record.
+        """
+        return cls(
+            question_id=question.id,
+            type=question.type,
+            lang=question.lang,
+            unanswerable=question.unanswerable,
+            retrieved_article_ids=tuple(retrieved_article_ids),
+            retrieved_chunk_texts=tuple(retrieved_chunk_texts),
+            answer=answer,
+            abstained=abstained,
+            citation_quotes=tuple(citation_quotes),
+            ttft_s=ttft_s,
+            total_s=total_s,
+            gold_answer=question.answer,
+            gold_variants=question.variants,
+            gold_evidence=question.evidence,
+            gold_articles=question.article_ids,
+            question=question.question,
+            split=question.split,
+            generator=generator,
+            error=error,
+        )
+
+    @classmethod
     def from_answer(
         cls, question: GoldQuestion, answer: Answer, *, error: str | None = None
     ) -> EvalRecord:
@@ -633,24 +691,15 @@ class EvalRecord:
             The record; latencies come from ``answer.timings["first_token"]`` and
             ``answer.timings["total"]``.
         """
-        return cls(
-            question_id=question.id,
-            type=question.type,
-            lang=question.lang,
-            unanswerable=question.unanswerable,
-            retrieved_article_ids=tuple(rc.chunk.article_id for rc in answer.chunks),
-            retrieved_chunk_texts=tuple(rc.chunk.text for rc in answer.chunks),
+        return cls.from_question(
+            question,
             answer=answer.text,
             abstained=answer.abstained,
-            citation_quotes=tuple(c.quote for c in answer.citations),
+            retrieved_article_ids=[rc.chunk.article_id for rc in answer.chunks],
+            retrieved_chunk_texts=[rc.chunk.text for rc in answer.chunks],
+            citation_quotes=[c.quote for c in answer.citations],
             ttft_s=answer.timings.get("first_token"),
             total_s=answer.timings.get("total"),
-            gold_answer=question.answer,
-            gold_variants=question.variants,
-            gold_evidence=question.evidence,
-            gold_articles=question.article_ids,
-            question=question.question,
-            split=question.split,
             generator=answer.generator,
             error=error,
         )

@@ -94,53 +94,46 @@ def run(
     store: Any,
     chat_model: Any,
     progress: Callable[[int, int], None] | None = None,
+    retrieval_only: bool = False,
 ) -> list[EvalRecord]:
     """Ask every question the naive way and record the results.
 
     Args:
         questions: Gold questions (history is ignored, as a naive chain does).
         store: The LangChain vector store from :func:`build_store`.
-        chat_model: The same LangChain chat model the assistant uses.
+        chat_model: The same LangChain chat model the assistant uses (unused, and
+            may be ``None``, when ``retrieval_only``).
         progress: Called as ``progress(done, total)``.
+        retrieval_only: Only retrieve (retrieval metrics; no answers, no LLM).
 
     Returns:
         One record per question (no citations: the baseline has none).
     """
     from langchain_core.prompts import ChatPromptTemplate
 
-    chain = ChatPromptTemplate.from_messages([("human", PLAIN_PROMPT)]) | chat_model
+    prompt = ChatPromptTemplate.from_messages([("human", PLAIN_PROMPT)])
+    chain = None if retrieval_only else prompt | chat_model
     records = []
     for i, q in enumerate(questions):
         t0 = time.perf_counter()
         docs = store.similarity_search(q.question, k=4)
         first: float | None = None
         text = ""
-        for piece in chain.stream(
-            {"context": "\n\n".join(d.page_content for d in docs), "question": q.question}
-        ):
-            if first is None:
-                first = time.perf_counter() - t0
-            text += str(piece.content)
-        total = time.perf_counter() - t0
+        if chain is not None:
+            context = "\n\n".join(d.page_content for d in docs)
+            for piece in chain.stream({"context": context, "question": q.question}):
+                if first is None:
+                    first = time.perf_counter() - t0
+                text += str(piece.content)
         records.append(
-            EvalRecord(
-                question_id=q.id,
-                type=q.type,
-                lang=q.lang,
-                unanswerable=q.unanswerable,
-                retrieved_article_ids=tuple(d.metadata["article_id"] for d in docs),
-                retrieved_chunk_texts=tuple(d.page_content for d in docs),
+            EvalRecord.from_question(
+                q,
                 answer=text.strip(),
                 abstained=any(r in text.lower() for r in _REFUSALS),
-                citation_quotes=(),
+                retrieved_article_ids=[d.metadata["article_id"] for d in docs],
+                retrieved_chunk_texts=[d.page_content for d in docs],
                 ttft_s=first,
-                total_s=total,
-                gold_answer=q.answer,
-                gold_variants=q.variants,
-                gold_evidence=q.evidence,
-                gold_articles=q.article_ids,
-                question=q.question,
-                split=q.split,
+                total_s=None if retrieval_only else time.perf_counter() - t0,
                 generator="naive-rag",
             )
         )

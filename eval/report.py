@@ -3,10 +3,11 @@
 ``write_report`` produces, in the output folder:
 
 * ``result.json`` — summary, breakdowns, meta and every per-question record with
-  its per-question scores; :func:`compare_runs` and :func:`check_regression`
-  accept this file's content (or a bare summary) directly;
-* ``report.md`` — settings, summary, per-type and per-language tables and the
-  worst failures;
+  its per-question scores, plus ``baselines`` (name -> summary, breakdowns, meta)
+  when baselines ran; :func:`compare_runs` and :func:`check_regression` accept
+  this file's content (or a bare summary, with or without ``baselines``) directly;
+* ``report.md`` — settings, summary, the baselines table, per-type and
+  per-language tables and the worst failures;
 * ``per_type.png`` and ``latency.png``.
 """
 
@@ -33,6 +34,24 @@ _GROUP_COLUMNS = (
     "abstention_recall",
     "false_refusal_rate",
     "language_match",
+    "total_p50_s",
+)
+# Columns of the baselines table (ours and each baseline side by side).
+BASELINE_COLUMNS = (
+    "n",
+    "recall@1",
+    "recall@5",
+    "mrr",
+    "contains",
+    "em",
+    "f1",
+    "citation_precision",
+    "citation_recall",
+    "abstention_precision",
+    "abstention_recall",
+    "false_refusal_rate",
+    "language_match",
+    "ttft_p50_s",
     "total_p50_s",
 )
 _WORST_N = 10
@@ -75,9 +94,14 @@ def _table(header: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
 
 
 def _summary_of(run: Mapping[str, Any]) -> Mapping[str, Any]:
-    """Accept either a bare summary or a whole ``result.json`` document."""
+    """Accept a bare summary or a whole ``result.json`` document.
+
+    Nested objects (the ``baselines`` of ``qa eval --json`` output) are not metrics
+    and are dropped.
+    """
     summary = run.get("summary")
-    return summary if isinstance(summary, Mapping) else run
+    summary = summary if isinstance(summary, Mapping) else run
+    return {k: v for k, v in summary.items() if not isinstance(v, Mapping)}
 
 
 def _json_safe(value: Any) -> Any:
@@ -193,17 +217,61 @@ def _plot_latency(path: Path, records: Sequence[EvalRecord]) -> None:
 # ---------------------------------------------------------------------------
 
 
+def _ours_label(meta: Mapping[str, Any]) -> str:
+    return f"ours ({meta['mode']})" if meta.get("mode") else "ours"
+
+
+def _ours_note(meta: Mapping[str, Any]) -> str:
+    only = " (retrieval only)" if meta.get("retrieval_only") else ""
+    if meta.get("mode") == "naive-rag":
+        return f"this run: the naive LangChain RAG{only}"
+    retrieval = meta.get("retrieval", "hybrid")
+    rerank = " + sentence reranking" if meta.get("rerank") else ""
+    return f"this run: {retrieval} retrieval{rerank}, generator {meta.get('mode', '?')}{only}"
+
+
+def baselines_table(
+    summary: Mapping[str, Any],
+    meta: Mapping[str, Any],
+    baselines: Mapping[str, Mapping[str, Any]],
+) -> str:
+    """The report's baselines section body: one row per run, then what each baseline is.
+
+    Args:
+        summary: The main run's summary.
+        meta: The main run's meta (``mode``, ``retrieval``, ``rerank`` label its row).
+        baselines: Name -> ``{"summary": ..., "meta": {"note": ...}}`` (the
+            ``baselines`` object of ``result.json``).
+
+    Returns:
+        A Markdown table (columns :data:`BASELINE_COLUMNS`) followed by one
+        bullet line per run.
+    """
+    rows = [[_ours_label(meta), *(summary.get(c) for c in BASELINE_COLUMNS)]]
+    notes = [f"- **{_ours_label(meta)}**: {_ours_note(meta)}"]
+    for name, entry in baselines.items():
+        base = _summary_of(entry)
+        rows.append([name, *(base.get(c) for c in BASELINE_COLUMNS)])
+        note = (entry.get("meta") or {}).get("note", "")
+        notes.append(f"- **{name}**: {' '.join(str(note).split())}")
+    return "\n".join([_table(("run", *BASELINE_COLUMNS), rows), "", *notes])
+
+
 def _markdown(
     summary: Mapping[str, Any],
     breakdowns: Mapping[str, Mapping[str, Mapping[str, Any]]],
     records: Sequence[EvalRecord],
     meta: Mapping[str, Any],
+    baselines: Mapping[str, Mapping[str, Any]] | None = None,
 ) -> str:
     parts = ["# Evaluation report", "", "## Settings", ""]
     parts.append(_table(("setting", "value"), [(k, _fmt(v)) for k, v in sorted(meta.items())]))
     parts += ["", "## Summary", ""]
     keys = [k for k in SUMMARY_KEYS if k in summary] + [k for k in summary if k not in SUMMARY_KEYS]
     parts.append(_table(("metric", "value"), [(k, summary[k]) for k in keys]))
+    if baselines:
+        parts += ["", "## Baselines", "", "Same questions and settings for every run.", ""]
+        parts.append(baselines_table(summary, meta, baselines))
     titles = {"type": "Per question type", "lang": "Per language"}
     for by in ("type", "lang", *sorted(set(breakdowns) - {"type", "lang"})):
         groups = breakdowns.get(by)
@@ -235,6 +303,7 @@ def write_report(
     breakdowns: dict[str, dict[str, dict[str, Any]]],
     records: list[EvalRecord],
     meta: dict[str, Any],
+    baselines: Mapping[str, Mapping[str, Any]] | None = None,
 ) -> None:
     """Write ``result.json``, ``report.md``, ``per_type.png`` and ``latency.png``.
 
@@ -245,6 +314,10 @@ def write_report(
         records: The evaluated questions.
         meta: Run settings for the report header (model hashes, git commit,
             generator, dataset, date…); values should be JSON-serialisable.
+        baselines: Baseline name -> ``{"summary": ..., "meta": {"note": ...},
+            "breakdowns": ...}``, run over the same questions; stored under
+            ``baselines`` in ``result.json`` and shown as a table in ``report.md``.
+            Omitted from both when empty.
     """
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -254,12 +327,14 @@ def write_report(
         "meta": meta,
         "records": [{**r.to_dict(), "scores": score_record(r)} for r in records],
     }
+    if baselines:
+        result["baselines"] = {name: dict(entry) for name, entry in baselines.items()}
     (out_dir / "result.json").write_text(
         json.dumps(_json_safe(result), ensure_ascii=False, indent=2, allow_nan=False) + "\n",
         encoding="utf-8",
     )
     (out_dir / "report.md").write_text(
-        _markdown(summary, breakdowns, records, meta), encoding="utf-8"
+        _markdown(summary, breakdowns, records, meta, baselines), encoding="utf-8"
     )
     _plot_per_type(out_dir / "per_type.png", breakdowns.get("type", {}))
     _plot_latency(out_dir / "latency.png", records)

@@ -74,6 +74,14 @@ def run(
     for i, q in enumerate(questions):
         history = q.history_messages()
         try:
+            # The answer first: its latency is then the one a user sees for a question
+            # that is new to the process, not one whose query and sentence vectors the
+            # deep retrieval pass below has just cached.
+            if retrieval_only:
+                record = _failed(q, "")
+            else:
+                answer = ask(q.question, history=history, settings=settings, retrieval=retrieval)
+                record = EvalRecord.from_answer(q, answer)
             hits, _ = gather_evidence(
                 rewrite_heuristic(q.question, history),
                 index=index,
@@ -81,11 +89,6 @@ def run(
                 filters=Filters(),
                 params=retrieval,
             )
-            if retrieval_only:
-                record = _failed(q, "")
-            else:
-                answer = ask(q.question, history=history, settings=settings, retrieval=retrieval)
-                record = EvalRecord.from_answer(q, answer)
             record = dataclasses.replace(
                 record,
                 error=None,
@@ -101,26 +104,7 @@ def run(
 
 
 def _failed(q: GoldQuestion, error: str | None) -> EvalRecord:
-    return EvalRecord(
-        question_id=q.id,
-        type=q.type,
-        lang=q.lang,
-        unanswerable=q.unanswerable,
-        retrieved_article_ids=(),
-        retrieved_chunk_texts=(),
-        answer="",
-        abstained=False,
-        citation_quotes=(),
-        ttft_s=None,
-        total_s=None,
-        gold_answer=q.answer,
-        gold_variants=q.variants,
-        gold_evidence=q.evidence,
-        gold_articles=q.article_ids,
-        question=q.question,
-        split=q.split,
-        error=error,
-    )
+    return EvalRecord.from_question(q, error=error)
 
 
 def git_commit() -> str:
@@ -137,19 +121,34 @@ def git_commit() -> str:
         return ""
 
 
+def llm_identity(settings: Settings, generator: str) -> str:
+    """Which LLM a generator runs: local GGUF name and hash, server model, or "".
+
+    Args:
+        settings: The configuration.
+        generator: ``llm``/``naive-rag`` (local llama.cpp), ``openai`` or ``extractive``.
+
+    Returns:
+        ``"<model>@sha256:<16 hex>"`` for the local LLM, ``"openai:<model>"`` for a
+        server, ``""`` without an LLM.
+    """
+    if generator in ("llm", "naive-rag"):
+        from qa.llm_assets import get_asset
+
+        return f"{settings.llm_model}@sha256:{get_asset(settings.llm_model).sha256[:16]}"
+    if generator == "openai":
+        return f"openai:{settings.openai_model or ''}"
+    return ""
+
+
 def run_meta(settings: Settings, *, mode: str, dataset: Dataset, **extra: Any) -> dict[str, Any]:
     """Settings, model identities and git commit recorded with a run."""
     index = open_index(settings)
-    llm = ""
-    if mode == "llm":
-        from qa.llm_assets import get_asset
-
-        llm = f"{settings.llm_model}@sha256:{get_asset(settings.llm_model).sha256[:16]}"
     return {
         "mode": mode,
         "dataset": dataset.name,
         "embedder": index.embedder.identity,
-        "llm": llm,
+        "llm": llm_identity(settings, mode),
         "git_commit": git_commit(),
         "top_k": settings.top_k,
         "rerank": settings.rerank,

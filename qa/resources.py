@@ -12,6 +12,7 @@ from functools import lru_cache
 from pathlib import Path
 
 from index.embedding import Embedder, load_embedder
+from index.errors import QAError
 from index.indexer import open_lexical
 from index.lexical import LexicalIndex
 from index.store import ChunkStore, StoreLocation, open_store
@@ -31,14 +32,16 @@ class OpenIndex:
 
 
 @lru_cache(maxsize=4)
-def _embedder(kind: str, model_dir: Path) -> Embedder:
-    return load_embedder(kind, model_dir)
+def _embedder(kind: str, model_dir: Path, options: tuple = ()) -> Embedder:
+    return load_embedder(kind, model_dir, **dict(options))
 
 
 def get_embedder(settings: Settings) -> Embedder:
     """The embedder named by the settings, loaded once per process."""
     with _lock:
-        return _embedder(settings.embedder, settings.model_dir)
+        # The server options are part of the key: another URL is another embedder.
+        options = tuple(sorted(settings.embedder_options.items()))
+        return _embedder(settings.embedder, settings.model_dir, options)
 
 
 def store_location(settings: Settings) -> StoreLocation:
@@ -65,7 +68,8 @@ def open_index(settings: Settings) -> OpenIndex:
     Raises:
         IndexNotBuiltError: Nothing has been indexed yet.
         EmbeddingModelMismatchError: The index was built with another model.
-        StoreUnavailableError: The Chroma server is down.
+        StoreUnavailableError: The Chroma server is down (the next call reopens it).
+        DataDirError: The data directory is unreadable.
     """
     key = (
         settings.data_dir,
@@ -74,19 +78,31 @@ def open_index(settings: Settings) -> OpenIndex:
         settings.chroma_port,
         settings.embedder,
         settings.model_dir,
+        settings.embeddings_base_url,
     )
     with _lock:
         embedder = get_embedder(settings)
         cached = _indexes.get(key)
-        if cached is None:
-            store = open_store(
-                store_location(settings), embedder_identity=embedder.identity, create=False
-            )
-            cached = OpenIndex(store, open_lexical(store, lexical_dir(settings)), embedder)
-            _indexes[key] = cached
-        elif cached.lexical.generation != cached.store.generation():
-            # Another writer (the UI's upload, a CLI run) changed the store.
-            cached.lexical = open_lexical(cached.store, lexical_dir(settings))
+        if cached is not None and cached.store.replaced_on_disk():
+            # The data dir was deleted and indexed again (or swapped): this handle
+            # still reads the old, deleted files.
+            cached = None
+        if cached is not None:
+            try:
+                if cached.lexical.generation != cached.store.generation():
+                    # Another writer (the UI's upload, a CLI run) changed the store.
+                    cached.lexical = open_lexical(cached.store, lexical_dir(settings))
+                return cached
+            except QAError:
+                # E.g. the Chroma server is down: reopen from scratch on the next call,
+                # once it may be back, instead of keeping a handle in an unknown state.
+                del _indexes[key]
+                raise
+        store = open_store(
+            store_location(settings), embedder_identity=embedder.identity, create=False
+        )
+        cached = OpenIndex(store, open_lexical(store, lexical_dir(settings)), embedder)
+        _indexes[key] = cached
         return cached
 
 

@@ -48,6 +48,73 @@ def query_vector(embedder: Embedder, question: str) -> np.ndarray:
     return vector
 
 
+def clear_query_cache() -> None:
+    """Forget cached query vectors (benchmarks time a question as if it were new)."""
+    with _query_lock:
+        _query_cache.clear()
+
+
+# A filtered dense search over-fetches unfiltered neighbours and filters them on the
+# lexical view's metadata, expecting this many times the candidates the filter's share
+# of the corpus predicts; past MAX_OVERFETCH ids (very selective filters) Chroma's own
+# filtered search is used. Chroma filters through SQLite first: 560 ms at 100k chunks
+# for a date range + source, against ~20 ms for 1 000 unfiltered ids.
+OVERFETCH = 2.0
+MAX_OVERFETCH = 2000
+
+
+def dense_search(
+    index: OpenIndex,
+    vector: np.ndarray,
+    *,
+    k: int,
+    filters: Filters = Filters(),  # noqa: B008 - frozen
+    overfetch: float = OVERFETCH,
+    max_fetch: int = MAX_OVERFETCH,
+) -> list[RetrievedChunk]:
+    """The ``k`` nearest chunks that pass the filters.
+
+    Args:
+        index: The opened index (its lexical view holds every chunk's date and source).
+        vector: The question's query vector.
+        k: How many chunks at most.
+        filters: Date range and source.
+        overfetch: Safety factor on the number of unfiltered neighbours fetched.
+        max_fetch: Above this many, Chroma's own filtered search is used instead.
+
+    Returns:
+        Chunks best first, scored by cosine similarity.
+    """
+    where = build_where(since=filters.since, until=filters.until, source=filters.source)
+    mask = index.lexical.filter_mask(
+        since=filters.since, until=filters.until, source=filters.source
+    )
+    if where is None or mask is None:
+        return index.store.query(vector, k=k)
+    allowed = int(mask.sum())
+    if allowed == 0:
+        return []
+    want = min(k, allowed)
+    fetch = min(len(mask), int(np.ceil(want * len(mask) / allowed * overfetch)))
+    if fetch <= max_fetch:
+        kept: list[tuple[str, float]] = []
+        for chunk_id, sim in index.store.nearest_ids(vector, k=fetch):
+            row = index.lexical.row_of(chunk_id)
+            if row is not None and mask[row]:
+                kept.append((chunk_id, sim))
+                if len(kept) == k:
+                    break
+        # Enough passed (or every chunk was looked at): the rest would rank lower.
+        if len(kept) >= want or fetch >= len(mask):
+            chunks = {c.id: c for c in index.store.get_chunks([cid for cid, _ in kept])}
+            return [
+                RetrievedChunk(chunk=chunks[cid], score=sim, dense_score=sim)
+                for cid, sim in kept
+                if cid in chunks
+            ]
+    return index.store.query(vector, k=k, where=where)
+
+
 @dataclass(frozen=True)
 class RetrievalParams:
     """Knobs of the retriever.
@@ -99,8 +166,7 @@ def search(
         vector = query_vector(index.embedder, question)
         timings["embed_query"] = time.perf_counter() - t
         t = time.perf_counter()
-        where = build_where(since=filters.since, until=filters.until, source=filters.source)
-        dense = index.store.query(vector, k=params.candidates, where=where)
+        dense = dense_search(index, vector, k=params.candidates, filters=filters)
         timings["dense"] = time.perf_counter() - t
     if params.mode in ("hybrid", "lexical"):
         t = time.perf_counter()

@@ -39,6 +39,10 @@ class Settings:
     chroma_host: str | None = None
     chroma_port: int | None = None
     embedder: str = "e5"
+    embeddings_base_url: str | None = None
+    embeddings_model: str | None = None
+    embeddings_api_key: str | None = None
+    embeddings_timeout: float = 60.0
     generator: str = "llm"
     llm_model: str = "qwen2.5-1.5b"
     llm_threads: int = 2
@@ -47,6 +51,7 @@ class Settings:
     openai_model: str | None = None
     openai_api_key: str | None = None
     openai_timeout: float = 60.0
+    llm_deadline: float = 120.0
     top_k: int = 4
     rerank: bool = True
     abstain_threshold: float = 0.80
@@ -70,8 +75,32 @@ class Settings:
             )
         if self.embedder not in EMBEDDERS:
             raise ValueError(f"QA_EMBEDDER={self.embedder!r} is not one of {', '.join(EMBEDDERS)}")
+        if self.embedder == "openai":
+            if not self.embeddings_base_url:
+                raise ValueError(
+                    "QA_EMBEDDER=openai needs QA_EMBEDDINGS_BASE_URL "
+                    "(e.g. http://127.0.0.1:8081/v1, or several comma-separated)"
+                )
+            # Imported here: it pulls in httpx, which only the openai embedder needs.
+            from index.remote_embedding import parse_base_urls
+
+            parse_base_urls(self.embeddings_base_url)  # fail now, not at the first request
+        if self.embeddings_timeout <= 0:
+            raise ValueError("QA_EMBEDDINGS_TIMEOUT must be positive")
         if (self.chroma_host is None) != (self.chroma_port is None):
             raise ValueError("QA_CHROMA_HOST and QA_CHROMA_PORT must be set together")
+
+    @property
+    def embedder_options(self) -> dict[str, Any]:
+        """Keyword arguments of ``load_embedder`` beyond the kind (the server for ``openai``)."""
+        if self.embedder != "openai":
+            return {}
+        return {
+            "base_urls": self.embeddings_base_url,
+            "model": self.embeddings_model,
+            "api_key": self.embeddings_api_key,
+            "timeout": self.embeddings_timeout,
+        }
 
     @property
     def server_mode(self) -> bool:

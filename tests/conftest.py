@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -25,6 +28,16 @@ ROOT = Path(__file__).resolve().parent.parent
 SAMPLES = ROOT / "index" / "samples"
 SEED_NAME = "000_cd5ef53cfbdaf56f.txt"
 VENV_BIN = Path(sys.executable).parent
+
+
+@dataclass
+class UiProcess:
+    """A web chat running in a subprocess (see :func:`ui_subprocess`)."""
+
+    url: str
+    port: int
+    proc: subprocess.Popen[str]
+    stderr: str = ""
 
 
 @pytest.fixture(scope="session")
@@ -99,6 +112,43 @@ def wait_for_http(url: str, timeout: float = 90.0, proc: subprocess.Popen | None
         except OSError:
             time.sleep(0.3)
     pytest.fail(f"{url} did not answer within {timeout:.0f} s")
+
+
+@contextlib.contextmanager
+def ui_subprocess(env: dict[str, str], port: int, *, timeout: float = 120.0) -> Iterator[UiProcess]:
+    """``ui.app.main()`` as ``qa ui`` runs it, in a subprocess on ``port``; stopped on exit.
+
+    Args:
+        env: The child's whole environment (``QA_*`` settings included).
+        port: The loopback port it was told to listen on (``QA_UI_PORT``).
+        timeout: Seconds to wait for the first HTTP answer.
+
+    Yields:
+        The running process; after the block its ``stderr`` holds what it printed.
+    """
+    # stderr goes to a file, not a pipe: a pipe nobody reads fills up and blocks the app.
+    with tempfile.TemporaryFile("w+", encoding="utf-8") as log:
+        proc = subprocess.Popen(
+            [sys.executable, "-c", "from ui.app import main; main()"],
+            cwd=ROOT,
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=log,
+            text=True,
+        )
+        running = UiProcess(url=f"http://127.0.0.1:{port}/", port=port, proc=proc)
+        try:
+            wait_for_http(running.url, timeout=timeout, proc=proc)
+            yield running
+        finally:
+            proc.terminate()
+            try:
+                proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+            log.seek(0)
+            running.stderr = log.read()
 
 
 @pytest.fixture

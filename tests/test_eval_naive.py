@@ -46,3 +46,9 @@ def test_naive_baseline_retrieves_and_records(make_settings, tmp_path: Path) -> 
     assert record.answer == "Humans could land on Mars in 2029."
     assert record.citation_quotes == () and not record.abstained
     assert record.ttft_s is not None and record.total_s >= record.ttft_s
+
+    # Retrieval only: the same ranking, no chat model needed, no answer or latency.
+    (retrieved,) = naive.run([q], store=store, chat_model=None, retrieval_only=True)
+    assert retrieved.retrieved_article_ids == record.retrieved_article_ids
+    assert retrieved.answer == "" and retrieved.ttft_s is None and retrieved.total_s is None
+    assert (retrieved.question_id, retrieved.gold_articles) == ("t-1", (seed_id,))

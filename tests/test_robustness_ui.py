@@ -28,7 +28,7 @@ import pytest
 from gradio_client import Client, handle_file
 
 from qa.settings import Settings
-from tests.conftest import ROOT, SAMPLES, SEED_NAME, free_port, wait_for_http
+from tests.conftest import ROOT, SAMPLES, SEED_NAME, free_port, ui_subprocess
 from ui import format as fmt
 
 pytestmark = pytest.mark.slow
@@ -93,25 +93,8 @@ def served(tmp_path_factory: pytest.TempPathFactory, sample_index: Settings) -> 
         QA_MAX_UPLOAD_BYTES=str(UPLOAD_LIMIT),
         GRADIO_TEMP_DIR=str(root / "gradio"),
     )
-    proc = subprocess.Popen(
-        [sys.executable, "-c", "from ui.app import main; main()"],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        text=True,
-    )
-    url = f"http://127.0.0.1:{port}/"
-    try:
-        wait_for_http(url, timeout=120.0, proc=proc)
-        yield Served(url, port, proc, root, data_dir, root / "gradio")
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+    with ui_subprocess(env, port) as ui:
+        yield Served(ui.url, port, ui.proc, root, data_dir, root / "gradio")
 
 
 def call(url: str, endpoint: str, data: list[Any]) -> tuple[str, Any]:

@@ -4,9 +4,6 @@ from __future__ import annotations
 
 import logging
 import os
-import signal
-import subprocess
-import sys
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
@@ -18,7 +15,7 @@ from gradio_client import Client
 
 import qa
 from qa.settings import Settings
-from tests.conftest import ROOT, SAMPLES, SEED_NAME, free_port, wait_for_http
+from tests.conftest import SAMPLES, SEED_NAME, free_port, ui_subprocess, wait_for_http
 from ui import format as fmt
 from ui.app import create_app, launch_options
 
@@ -139,17 +136,8 @@ def test_auth_from_env_refuses_unauthenticated_requests(model_dir: Path, tmp_pat
         "QA_UI_AUTH": "tester:s3cret",
         "QA_UI_PORT": str(port),
     }
-    proc = subprocess.Popen(
-        [sys.executable, "-c", "from ui.app import main; main()"],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    url = f"http://127.0.0.1:{port}/"
-    try:
-        wait_for_http(url)
+    with ui_subprocess(env, port) as ui:
+        url = ui.url
         for path, body in [
             ("gradio_api/info", None),
             ("config", None),
@@ -168,11 +156,5 @@ def test_auth_from_env_refuses_unauthenticated_requests(model_dir: Path, tmp_pat
         response = authed.predict(MARS, "", "", "", "extractive", api_name="/chat")[0]
         assert response.startswith(fmt.ERROR_PREFIX)
         assert "Add articles" in response
-    finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            _, stderr = proc.communicate(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            _, stderr = proc.communicate()
+    stderr = ui.stderr
     assert "Traceback" not in stderr

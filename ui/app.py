@@ -31,6 +31,7 @@ os.environ["GRADIO_ANALYTICS_ENABLED"] = "False"
 import contextlib
 import ipaddress
 import logging
+import threading
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -38,6 +39,7 @@ from typing import Any
 import gradio as gr
 
 import qa
+from qa.answering import warm_up
 from qa.errors import IndexNotBuiltError, QAError
 from qa.settings import Settings
 from qa.types import Answer
@@ -403,4 +405,14 @@ def main(host: str | None = None, port: int | None = None) -> None:
     )
     settings = Settings.from_env()
     app = create_app(settings)
+    # The LLM loads and evaluates its system prompt while the server starts, so the
+    # first question does not pay for it; a missing model is reported when asked.
+    threading.Thread(target=_warm_up, args=(settings,), name="llm-warm-up", daemon=True).start()
     app.launch(**launch_options(settings, host=host, port=port))
+
+
+def _warm_up(settings: Settings) -> None:
+    try:
+        warm_up(settings)
+    except Exception:  # the chat still works (extractive fallback); say why in the log
+        logger.warning("LLM warm-up failed", exc_info=True)

@@ -1,0 +1,330 @@
+"""One ``qa eval`` run: the configuration under test plus its baselines.
+
+Every baseline answers the same question list with the same settings, so the
+report can put them side by side:
+
+* ``bm25`` — the assistant with BM25-only retrieval and no sentence reranking
+  (same generator, prompt, citation checks and abstention);
+* ``naive-rag`` — the tutorial LangChain RAG of :mod:`eval.naive` with the same LLM.
+"""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from eval.dataset import Dataset, GoldQuestion, load_dataset
+from eval.metrics import EvalRecord, breakdown, summarize
+from eval.runner import index_dataset, llm_identity, run, run_meta, select
+from qa.retrieval import RetrievalParams
+from qa.settings import Settings
+
+BASELINE_NAMES: tuple[str, ...] = ("bm25", "naive-rag")
+BASELINE_NOTES: dict[str, str] = {
+    "bm25": "this assistant (same generator, citation checks and abstention) with "
+    "BM25-only retrieval and no sentence reranking",
+    "naive-rag": "tutorial LangChain RAG: RecursiveCharacterTextSplitter(1000, 200) + "
+    "Chroma.from_documents + top-4 similarity search + the same LLM with a plain prompt",
+}
+NAIVE_K = 4
+
+# progress(run name, questions done, questions in the run)
+Progress = Callable[[str, int, int], None]
+
+
+@dataclass(frozen=True)
+class EvalOptions:
+    """What ``qa eval`` was asked to run.
+
+    Attributes:
+        mode: ``extractive``, ``llm``, ``openai`` or ``naive-rag``.
+        split: ``dev``, ``test`` or ``all``.
+        limit: Only the first N questions of the split.
+        retrieval: ``hybrid``, ``dense`` or ``lexical`` (the run under test).
+        rerank: Sentence-level reranking (the run under test).
+        retrieval_only: Score retrieval only (no answers).
+        baselines: Baselines to run after the main run (see :data:`BASELINE_NAMES`).
+    """
+
+    mode: str
+    split: str = "all"
+    limit: int | None = None
+    retrieval: str = "hybrid"
+    rerank: bool = True
+    retrieval_only: bool = False
+    baselines: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class RunResult:
+    """Records of one configuration and their aggregates.
+
+    Attributes:
+        records: One record per question, in question order.
+        summary: :func:`eval.metrics.summarize` of the records.
+        breakdowns: Summaries per question type and per language.
+        meta: Settings of the run (for a baseline: a short description).
+    """
+
+    records: list[EvalRecord]
+    summary: dict[str, Any]
+    breakdowns: dict[str, dict[str, dict[str, Any]]]
+    meta: dict[str, Any]
+
+    @classmethod
+    def of(cls, records: list[EvalRecord], meta: dict[str, Any]) -> RunResult:
+        """Score ``records`` and keep them with ``meta``."""
+        breakdowns = {"type": breakdown(records, "type"), "lang": breakdown(records, "lang")}
+        return cls(records, summarize(records), breakdowns, meta)
+
+    def entry(self, *, with_breakdowns: bool = True) -> dict[str, Any]:
+        """The run as it appears under ``baselines`` in ``result.json``/``--json``."""
+        out: dict[str, Any] = {"summary": self.summary, "meta": self.meta}
+        if with_breakdowns:
+            out["breakdowns"] = self.breakdowns
+        return out
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    """The main run and its baselines.
+
+    Attributes:
+        main: The configuration under test.
+        baselines: Baseline name -> its run over the same questions, in run order.
+    """
+
+    main: RunResult
+    baselines: dict[str, RunResult] = field(default_factory=dict)
+
+    def baselines_json(self, *, with_breakdowns: bool = True) -> dict[str, dict[str, Any]]:
+        """``{name: {"summary", "meta"[, "breakdowns"]}}`` for every baseline."""
+        return {
+            name: r.entry(with_breakdowns=with_breakdowns) for name, r in self.baselines.items()
+        }
+
+
+def default_baselines(
+    mode: str, *, check: bool = False, retrieval_only: bool = False
+) -> tuple[str, ...]:
+    """The baselines run when ``--baselines`` is not given.
+
+    Args:
+        mode: The main run's mode.
+        check: A ``--check`` run (kept fast: no baselines).
+        retrieval_only: A ``--retrieval-only`` run (no baselines).
+
+    Returns:
+        ``("bm25", "naive-rag")`` with an LLM, ``("bm25",)`` for extractive runs, and
+        nothing for ``--check``, ``--retrieval-only`` and ``naive-rag`` runs.
+    """
+    if check or retrieval_only or mode == "naive-rag":
+        return ()
+    return BASELINE_NAMES if mode in ("llm", "openai") else ("bm25",)
+
+
+def parse_baselines(
+    text: str | None, *, mode: str, check: bool = False, retrieval_only: bool = False
+) -> tuple[str, ...]:
+    """The ``--baselines`` value as names to run.
+
+    Args:
+        text: Comma-separated names from :data:`BASELINE_NAMES`, ``none``, or
+            ``None`` for the default (:func:`default_baselines`).
+        mode: The main run's mode.
+        check: A ``--check`` run.
+        retrieval_only: A ``--retrieval-only`` run.
+
+    Returns:
+        Distinct names in the given order.
+
+    Raises:
+        ValueError: An unknown name, ``none`` combined with a name, or
+            ``naive-rag`` as a baseline of a ``naive-rag`` run.
+    """
+    if text is None:
+        return default_baselines(mode, check=check, retrieval_only=retrieval_only)
+    names = [n.strip() for n in text.split(",") if n.strip()]
+    if names == ["none"]:
+        return ()
+    unknown = [n for n in names if n not in BASELINE_NAMES]
+    if unknown:
+        allowed = ", ".join((*BASELINE_NAMES, "none"))
+        raise ValueError(f"unknown baseline(s) {', '.join(unknown)}; choose from {allowed}")
+    if mode == "naive-rag" and "naive-rag" in names:
+        raise ValueError("--mode naive-rag already is the naive-rag baseline; drop it")
+    return tuple(dict.fromkeys(names))
+
+
+def run_naive(
+    dataset: Dataset,
+    questions: Sequence[GoldQuestion],
+    settings: Settings,
+    *,
+    generator: str = "llm",
+    progress: Callable[[int, int], None] | None = None,
+    retrieval_only: bool = False,
+) -> list[EvalRecord]:
+    """Run the naive LangChain RAG (:mod:`eval.naive`) over ``questions``.
+
+    Its Chroma store is rebuilt from scratch under ``settings.data_dir`` each time,
+    as the tutorial code would build it.
+
+    Args:
+        dataset: Supplies the corpus.
+        questions: Questions to ask.
+        settings: Embedder, data folder and LLM settings.
+        generator: ``llm`` (local llama.cpp) or ``openai``.
+        progress: Called as ``progress(done, total)``.
+        retrieval_only: Retrieve only; the LLM is not loaded.
+
+    Returns:
+        One record per question.
+    """
+    from eval import naive
+    from index.articles import load_articles
+    from qa.chat_models import make_chat_model
+    from qa.resources import get_embedder
+
+    articles = dataset.articles or load_articles(dataset.corpus_paths).articles
+    persist = settings.data_dir / "naive-rag"
+    shutil.rmtree(persist, ignore_errors=True)
+    store = naive.build_store(articles, get_embedder(settings), persist)
+    chat_model = None if retrieval_only else make_chat_model(settings, generator=generator)
+    return naive.run(
+        questions,
+        store=store,
+        chat_model=chat_model,
+        progress=progress,
+        retrieval_only=retrieval_only,
+    )
+
+
+def _bound(progress: Progress | None, name: str) -> Callable[[int, int], None] | None:
+    if progress is None:
+        return None
+    return lambda done, total: progress(name, done, total)
+
+
+def _naive_generator(mode: str) -> str:
+    return "openai" if mode == "openai" else "llm"
+
+
+def _main_run(
+    dataset: Dataset,
+    questions: Sequence[GoldQuestion],
+    settings: Settings,
+    options: EvalOptions,
+    progress: Progress | None,
+) -> RunResult:
+    if options.mode == "naive-rag":
+        records = run_naive(
+            dataset,
+            questions,
+            settings,
+            progress=_bound(progress, options.mode),
+            retrieval_only=options.retrieval_only,
+        )
+    else:
+        records = run(
+            questions,
+            settings=settings,
+            retrieval=RetrievalParams(mode=options.retrieval),
+            progress=_bound(progress, options.mode),
+            retrieval_only=options.retrieval_only,
+        )
+    meta = run_meta(
+        settings,
+        mode=options.mode,
+        dataset=dataset,
+        split=options.split,
+        limit=options.limit,
+        retrieval=options.retrieval,
+        retrieval_only=options.retrieval_only,
+    )
+    return RunResult.of(records, meta)
+
+
+def _baseline_run(
+    name: str,
+    dataset: Dataset,
+    questions: Sequence[GoldQuestion],
+    settings: Settings,
+    options: EvalOptions,
+    progress: Progress | None,
+) -> RunResult:
+    meta: dict[str, Any] = {"note": BASELINE_NOTES[name], "retrieval_only": options.retrieval_only}
+    if name == "bm25":
+        bm25 = settings.with_(rerank=False)
+        records = run(
+            questions,
+            settings=bm25,
+            retrieval=RetrievalParams(mode="lexical"),
+            progress=_bound(progress, name),
+            retrieval_only=options.retrieval_only,
+        )
+        meta |= {
+            "generator": settings.generator,
+            "llm": llm_identity(settings, settings.generator),
+            "retrieval": "lexical",
+            "rerank": False,
+            "top_k": settings.top_k,
+        }
+    elif name == "naive-rag":
+        generator = _naive_generator(options.mode)
+        records = run_naive(
+            dataset,
+            questions,
+            settings,
+            generator=generator,
+            progress=_bound(progress, name),
+            retrieval_only=options.retrieval_only,
+        )
+        meta |= {
+            "generator": "naive-rag",
+            "llm": llm_identity(settings, generator),
+            "retrieval": "dense (Chroma similarity_search)",
+            "rerank": False,
+            "top_k": NAIVE_K,
+        }
+    else:
+        raise ValueError(f"unknown baseline {name!r}")
+    return RunResult.of(records, meta)
+
+
+def evaluate(
+    dataset_path: Path,
+    settings: Settings,
+    options: EvalOptions,
+    *,
+    progress: Progress | None = None,
+) -> Evaluation:
+    """Index the dataset, run the configuration under test, then each baseline.
+
+    Args:
+        dataset_path: Gold ``.jsonl``/folder or SQuAD ``.json``.
+        settings: Base configuration; the data folder becomes
+            ``<data_dir>/eval/<dataset name>`` and the generator follows ``options.mode``.
+        options: What to run.
+        progress: Called as ``progress(run name, done, total)`` after each question.
+
+    Returns:
+        The main run and one run per requested baseline, all over the same questions.
+    """
+    dataset = load_dataset(dataset_path)
+    settings = settings.with_(
+        generator="llm" if options.mode == "naive-rag" else options.mode,
+        rerank=options.rerank,
+        data_dir=settings.data_dir / "eval" / dataset.name,
+    )
+    index_dataset(dataset, settings)
+    questions = select(dataset, split=options.split, limit=options.limit)
+    main = _main_run(dataset, questions, settings, options, progress)
+    baselines = {
+        name: _baseline_run(name, dataset, questions, settings, options, progress)
+        for name in options.baselines
+    }
+    return Evaluation(main, baselines)
