@@ -136,7 +136,8 @@ TARGETS = (
     ("embed_only_over_index", ">=", 0.7, "embed_only / index ≥ 0.7 (little overhead)"),
     ("reindex_unchanged_100k_s", "<", 10.0, "re-index of an unchanged 100k-chunk corpus < 10 s"),
     ("hybrid_100k_p50_ms", "<", 50.0, "hybrid retrieval p50 < 50 ms at 100k chunks"),
-    ("extractive_p50_ms", "<", 300.0, "extractive answer p50 < 300 ms"),
+    # Over the first pass only: new questions, whose sentences are not cached yet.
+    ("extractive_first_pass_p50_ms", "<", 300.0, "extractive answer p50 < 300 ms (new questions)"),
     ("ttft_p50_s", "<", 6.0, "LLM time to first token p50 < 6 s"),
     ("answer_p50_s", "<", 15.0, "LLM answer total p50 < 15 s"),
     ("peak_rss_mb_llm", "<", 4096.0, "peak RSS with the LLM < 4 GB"),
@@ -1369,7 +1370,7 @@ def check_targets(results: Mapping[str, Any]) -> list[dict[str, Any]]:
         One row per target: ``target``, ``value``, ``at``, ``met`` (None: not measured).
     """
     values: dict[str, tuple[Any, str]] = {}
-    for key in ("naive_over_index", "embed_only_over_index", "extractive_p50_ms"):
+    for key in ("naive_over_index", "embed_only_over_index", "extractive_first_pass_p50_ms"):
         values[key] = (results.get(key), "sample corpus")
     for key in ("ttft_p50_s", "answer_p50_s", "peak_rss_mb_llm"):
         values[key] = (results.get(key), "sample corpus")

@@ -87,9 +87,10 @@ def test_local_model_is_loaded_once_per_process(
     first = _load(Path(local_model.model_path), local_model.n_ctx, 2, local_model.n_batch)
     second = _load(Path(other.model_path), other.n_ctx, 2, other.n_batch)
     assert first is second
-    # Earlier tests went through it, so the prompt snapshot cache holds states.
-    assert first.llm.cache is not None
-    assert first.llm.cache.cache_size > 0
+    # No RAM snapshot cache by default (it cost 0.72 s per call); the live KV cache of
+    # the earlier tests' prompts is kept, so a shared prefix is not evaluated again.
+    assert first.llm.cache is None
+    assert first.llm.n_tokens > 0
 
 
 @pytest.mark.llm
