@@ -85,8 +85,9 @@ class Settings:
             from index.remote_embedding import parse_base_urls
 
             parse_base_urls(self.embeddings_base_url)  # fail now, not at the first request
-        if self.embeddings_timeout <= 0:
-            raise ValueError("QA_EMBEDDINGS_TIMEOUT must be positive")
+        for name in ("embeddings_timeout", "openai_timeout", "llm_deadline"):
+            if getattr(self, name) <= 0:
+                raise ValueError(f"QA_{name.upper()} must be positive")
         if (self.chroma_host is None) != (self.chroma_port is None):
             raise ValueError("QA_CHROMA_HOST and QA_CHROMA_PORT must be set together")
 

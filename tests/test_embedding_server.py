@@ -131,6 +131,8 @@ def test_settings_require_base_url_for_openai() -> None:
         Settings(embedder="openai", embeddings_base_url="127.0.0.1:8081")
     with pytest.raises(ValueError, match="QA_EMBEDDINGS_TIMEOUT"):
         Settings(embeddings_timeout=0)
+    with pytest.raises(ValueError, match="QA_LLM_DEADLINE must be positive"):
+        Settings.from_env({"QA_LLM_DEADLINE": "-1"})
     s = Settings.from_env(
         {
             "QA_EMBEDDER": "openai",
