@@ -172,17 +172,15 @@ def test_baselines_table_rows_columns_and_notes() -> None:
     assert f"- **bm25**: {BASELINE_NOTES['bm25']}" in table
 
 
+def _write_with_baselines(ev: Evaluation, out: Path) -> None:
+    main = ev.main
+    write_report(out, main.summary, main.breakdowns, main.records, main.meta, ev.baselines_json())
+
+
 def test_write_report_with_baselines(tmp_path: Path) -> None:
     ev = _evaluation()
     main = ev.main
-    write_report(
-        tmp_path / "run",
-        main.summary,
-        main.breakdowns,
-        main.records,
-        main.meta,
-        ev.baselines_json(),
-    )
+    _write_with_baselines(ev, tmp_path / "run")
     result = json.loads((tmp_path / "run" / "result.json").read_text(encoding="utf-8"))
     assert result["summary"] == json.loads(json.dumps(main.summary))
     assert set(result["baselines"]) == {"bm25"}
@@ -204,14 +202,7 @@ def test_write_report_with_baselines(tmp_path: Path) -> None:
 def test_compare_and_check_accept_files_with_or_without_baselines(tmp_path: Path) -> None:
     ev = _evaluation()
     main = ev.main
-    write_report(
-        tmp_path / "run",
-        main.summary,
-        main.breakdowns,
-        main.records,
-        main.meta,
-        ev.baselines_json(),
-    )
+    _write_with_baselines(ev, tmp_path / "run")
     with_key = json.loads((tmp_path / "run" / "result.json").read_text())
     json_output = {**main.summary, "baselines": ev.baselines_json(with_breakdowns=False)}
     old = {"summary": summarize(_ours())}
