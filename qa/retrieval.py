@@ -85,11 +85,10 @@ def dense_search(
     Returns:
         Chunks best first, scored by cosine similarity.
     """
-    where = build_where(since=filters.since, until=filters.until, source=filters.source)
     mask = index.lexical.filter_mask(
         since=filters.since, until=filters.until, source=filters.source
     )
-    if where is None or mask is None:
+    if mask is None:
         return index.store.query(vector, k=k)
     allowed = int(mask.sum())
     if allowed == 0:
@@ -112,6 +111,7 @@ def dense_search(
                 for cid, sim in kept
                 if cid in chunks
             ]
+    where = build_where(since=filters.since, until=filters.until, source=filters.source)
     return index.store.query(vector, k=k, where=where)
 
 
