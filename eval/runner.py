@@ -78,7 +78,7 @@ def run(
             # that is new to the process, not one whose query and sentence vectors the
             # deep retrieval pass below has just cached.
             if retrieval_only:
-                record = _failed(q, "")
+                record = EvalRecord.from_question(q)
             else:
                 answer = ask(q.question, history=history, settings=settings, retrieval=retrieval)
                 record = EvalRecord.from_answer(q, answer)
@@ -96,15 +96,11 @@ def run(
                 retrieved_chunk_texts=tuple(h.chunk.text for h in hits),
             )
         except QAError as exc:
-            record = _failed(q, str(exc))
+            record = EvalRecord.from_question(q, error=str(exc))
         records.append(record)
         if progress:
             progress(i + 1, len(questions))
     return records
-
-
-def _failed(q: GoldQuestion, error: str | None) -> EvalRecord:
-    return EvalRecord.from_question(q, error=error)
 
 
 def git_commit() -> str:

@@ -114,6 +114,16 @@ def wait_for_http(url: str, timeout: float = 90.0, proc: subprocess.Popen | None
     pytest.fail(f"{url} did not answer within {timeout:.0f} s")
 
 
+def stop_process(proc: subprocess.Popen, timeout: float = 15.0) -> None:
+    """Terminate a server process, killing it if it does not exit within ``timeout``."""
+    proc.terminate()
+    try:
+        proc.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
 @contextlib.contextmanager
 def ui_subprocess(env: dict[str, str], port: int, *, timeout: float = 120.0) -> Iterator[UiProcess]:
     """``ui.app.main()`` as ``qa ui`` runs it, in a subprocess on ``port``; stopped on exit.
@@ -141,12 +151,7 @@ def ui_subprocess(env: dict[str, str], port: int, *, timeout: float = 120.0) -> 
             wait_for_http(running.url, timeout=timeout, proc=proc)
             yield running
         finally:
-            proc.terminate()
-            try:
-                proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+            stop_process(proc, timeout=20)
             log.seek(0)
             running.stderr = log.read()
 
@@ -180,8 +185,4 @@ def chroma_server(tmp_path: Path) -> Iterator[tuple[str, int]]:
         proc.kill()
         pytest.fail("chroma run did not start within 60 s")
     yield "127.0.0.1", port
-    proc.terminate()
-    try:
-        proc.wait(timeout=10)
-    except subprocess.TimeoutExpired:
-        proc.kill()
+    stop_process(proc, timeout=10)

@@ -20,6 +20,7 @@ from index.errors import ModelNotInstalledError
 from qa.chat_models import LlamaCppChatModel, _load, make_chat_model
 from qa.llm_assets import DEFAULT_MODEL, MODELS, assemble_model, model_path
 from qa.settings import Settings
+from tests.conftest import stop_process
 
 SYSTEM = (
     "Answer only from the numbered sources. Cite the source as [n]. "
@@ -185,12 +186,7 @@ def llama_server(gguf: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterat
             time.sleep(0.5)
         yield base_url
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=15)
+        stop_process(proc)
 
 
 @pytest.mark.llm

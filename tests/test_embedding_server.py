@@ -26,7 +26,7 @@ from index.embedding import E5_DIR_NAME, SentenceTransformerEmbedder
 from index.errors import EmbeddingServerError
 from index.remote_embedding import RemoteEmbedder, parse_base_urls
 from qa.settings import Settings
-from tests.conftest import SAMPLES, VENV_BIN, free_port, wait_for_http
+from tests.conftest import SAMPLES, VENV_BIN, free_port, stop_process, wait_for_http
 
 MARS = "When could humans land on Mars?"
 TEXTS_EN = [MARS, "Russia offered a nuclear power plant for the Mars mission."]
@@ -68,6 +68,12 @@ def start_in_process(server: ThreadingHTTPServer) -> str:
     return f"http://{host}:{port}/v1"
 
 
+def _shut_down(servers: list[ThreadingHTTPServer]) -> None:
+    for server in servers:
+        server.shutdown()
+        server.server_close()
+
+
 @pytest.fixture
 def fake_server() -> Iterator[Any]:
     """Start fake embeddings servers (real EmbeddingServer code); returns their URLs."""
@@ -79,9 +85,7 @@ def fake_server() -> Iterator[Any]:
         return start_in_process(server)
 
     yield start
-    for server in servers:
-        server.shutdown()
-        server.server_close()
+    _shut_down(servers)
 
 
 @pytest.fixture
@@ -114,9 +118,7 @@ def stub_server() -> Iterator[Any]:
         return start_in_process(server)
 
     yield start
-    for server in servers:
-        server.shutdown()
-        server.server_close()
+    _shut_down(servers)
 
 
 MODELS = {"object": "list", "data": [{"id": "stub@sha256:1", "object": "model"}]}
@@ -253,12 +255,7 @@ def workers(model_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterat
         yield [url for _, url in procs]
     finally:
         for proc, _ in procs:
-            proc.terminate()
-        for proc, _ in procs:
-            try:
-                proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                proc.kill()
+            stop_process(proc)
 
 
 @pytest.fixture(scope="module")

@@ -40,7 +40,7 @@ from qa.errors import (
 )
 from qa.resources import forget, lexical_dir, open_index
 from qa.settings import Settings
-from tests.conftest import SAMPLES, SEED_NAME, VENV_BIN, copy_articles, free_port
+from tests.conftest import SAMPLES, SEED_NAME, VENV_BIN, copy_articles, free_port, stop_process
 from ui import format as fmt
 from ui.app import launch_options
 
@@ -580,12 +580,7 @@ class ChromaServer:
     def stop(self) -> None:
         if self.proc is None:
             return
-        self.proc.terminate()
-        try:
-            self.proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
+        stop_process(self.proc)
         self.proc = None
 
 
