@@ -573,6 +573,8 @@ class EvalRecord:
         split: ``dev`` or ``test``.
         generator: Which generator answered (for reports).
         error: Error message if answering failed (then the answer is empty).
+        short: The answer's lead fact (``Answer.short``); EM/F1 and the language check
+            score it when present, since the rest of the answer is quoted evidence.
     """
 
     question_id: str
@@ -594,6 +596,7 @@ class EvalRecord:
     split: str = ""
     generator: str = ""
     error: str | None = None
+    short: str = ""
 
     @property
     def golds(self) -> tuple[str, ...]:
@@ -632,6 +635,7 @@ class EvalRecord:
         total_s: float | None = None,
         generator: str = "",
         error: str | None = None,
+        short: str = "",
     ) -> EvalRecord:
         """Build a record from a gold question and what the system under test did.
 
@@ -674,6 +678,7 @@ class EvalRecord:
             split=question.split,
             generator=generator,
             error=error,
+            short=short,
         )
 
     @classmethod
@@ -691,17 +696,22 @@ class EvalRecord:
             The record; latencies come from ``answer.timings["first_token"]`` and
             ``answer.timings["total"]``.
         """
+        ranked = answer.ranked or answer.chunks
+        generator = answer.generator
+        if answer.fallback is not None:
+            generator = f"{generator} (fallback: {answer.fallback.value})"
         return cls.from_question(
             question,
             answer=answer.text,
             abstained=answer.abstained,
-            retrieved_article_ids=[rc.chunk.article_id for rc in answer.chunks],
-            retrieved_chunk_texts=[rc.chunk.text for rc in answer.chunks],
+            retrieved_article_ids=[rc.chunk.article_id for rc in ranked],
+            retrieved_chunk_texts=[rc.chunk.text for rc in ranked],
             citation_quotes=[c.quote for c in answer.citations],
             ttft_s=answer.timings.get("first_token"),
             total_s=answer.timings.get("total"),
-            generator=answer.generator,
+            generator=generator,
             error=error,
+            short=answer.short,
         )
 
 
@@ -747,8 +757,9 @@ def score_record(record: EvalRecord) -> dict[str, float | None]:
             # A refusal is not an answer, whatever words the refusal message contains.
             scores["em"] = scores["f1"] = scores["contains"] = 0.0
         else:
-            scores["em"] = exact_match(record.answer, golds, record.lang)
-            scores["f1"] = token_f1(record.answer, golds, record.lang)
+            lead = record.short or record.answer
+            scores["em"] = exact_match(lead, golds, record.lang)
+            scores["f1"] = token_f1(lead, golds, record.lang)
             scores["contains"] = contains_gold(record.answer, golds, record.lang)
     if not record.unanswerable and not record.abstained:
         if has_evidence or golds:
@@ -759,7 +770,8 @@ def score_record(record: EvalRecord) -> dict[str, float | None]:
             scores["citation_recall"] = citation_recall(
                 record.citation_quotes, record.gold_evidence, record.lang
             )
-    scores["language_match"] = language_match(record.answer, record.lang)
+    # The answer's own words: quoted evidence is in the articles' language by nature.
+    scores["language_match"] = language_match(record.short or record.answer, record.lang)
     return scores
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import subprocess
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -20,7 +19,6 @@ from qa.resources import lexical_dir, open_for_writing, open_index
 from qa.retrieval import RetrievalParams
 from qa.settings import Settings
 
-RETRIEVAL_DEPTH = 10  # recall@10 needs ten ranked chunks
 
 
 def index_dataset(dataset: Dataset, settings: Settings) -> None:
@@ -55,8 +53,8 @@ def run(
 ) -> list[EvalRecord]:
     """Ask every question and record what happened.
 
-    Retrieval metrics use the pipeline's own ranking taken ten deep; the answer
-    uses the usual ``top_k`` chunks.
+    Retrieval metrics score the ranking the answer itself used (``Answer.ranked``,
+    at least ten deep); the answer uses the usual ``top_k`` chunks.
 
     Args:
         questions: Gold questions to ask.
@@ -69,32 +67,28 @@ def run(
         One record per question, in order.
     """
     index = open_index(settings)
-    deep = settings.with_(top_k=RETRIEVAL_DEPTH)
     records = []
     for i, q in enumerate(questions):
         history = q.history_messages()
         try:
-            # The answer first: its latency is then the one a user sees for a question
-            # that is new to the process, not one whose query and sentence vectors the
-            # deep retrieval pass below has just cached.
             if retrieval_only:
-                record = EvalRecord.from_question(q)
+                # No answer: score the ranking the answer path would use, ten deep.
+                evidence = gather_evidence(
+                    rewrite_heuristic(q.question, history),
+                    index=index,
+                    settings=settings,
+                    filters=Filters(),
+                    params=retrieval,
+                )
+                record = EvalRecord.from_question(
+                    q,
+                    retrieved_article_ids=[h.chunk.article_id for h in evidence.ranked],
+                    retrieved_chunk_texts=[h.chunk.text for h in evidence.ranked],
+                )
             else:
+                # The retrieval metrics score the ranking this very answer used.
                 answer = ask(q.question, history=history, settings=settings, retrieval=retrieval)
                 record = EvalRecord.from_answer(q, answer)
-            hits, _ = gather_evidence(
-                rewrite_heuristic(q.question, history),
-                index=index,
-                settings=deep,
-                filters=Filters(),
-                params=retrieval,
-            )
-            record = dataclasses.replace(
-                record,
-                error=None,
-                retrieved_article_ids=tuple(h.chunk.article_id for h in hits),
-                retrieved_chunk_texts=tuple(h.chunk.text for h in hits),
-            )
         except QAError as exc:
             record = EvalRecord.from_question(q, error=str(exc))
         records.append(record)

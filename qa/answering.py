@@ -1,4 +1,17 @@
-"""``ask`` and ``stream``: from a question (and chat history) to a cited Answer."""
+"""``ask`` and ``stream``: from a question (and chat history) to a cited Answer.
+
+The answer is built in typed steps, each its own function:
+
+1. :func:`prepare` — validate the question and filters, make it standalone, read its
+   language and its slot (what it asks for);
+2. :func:`gather_evidence` — hybrid retrieval, sentence scoring and reranking;
+3. a generator strategy (:class:`ExtractiveGenerator`, :class:`ChatGenerator` for the
+   local LLM or an OpenAI-compatible server) turns the evidence into a
+   :class:`~qa.drafts.Draft`, verified against the shown sentences;
+4. :func:`qa.drafts.render` words the draft; one fallback path answers extractively
+   when the chosen generator is unavailable, fails, is too slow or unverifiable, and
+   the Answer says why (``fallback``).
+"""
 
 from __future__ import annotations
 
@@ -6,48 +19,46 @@ import contextlib
 import logging
 import time
 from collections.abc import Iterator, Mapping, Sequence
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, Protocol
 
 from index.lexical import tokenize
 from index.models import RetrievedChunk
-from qa.citations import cite_sentences, finalize
+from qa.drafts import Draft, render
 from qa.errors import GeneratorUnavailableError, ModelNotInstalledError, QuestionError
 from qa.evidence import ScoredSentence, score_sentences
-from qa.extractive import extractive_text, pick_sentences
+from qa.extractive import extractive_draft
 from qa.filters import Filters, parse_filters
 from qa.followup import format_history, is_followup, previous_questions, rewrite_heuristic
 from qa.language import detect_language
-from qa.prompting import (
-    NOT_FOUND,
-    REWRITE_PROMPT,
-    SYSTEM_PROMPT,
-    answer_prompt,
-    build_sources,
-    format_sources,
+from qa.llm_extract import (
+    SCHEMA,
+    draft_from_reply,
+    extraction_prompt,
+    format_sentences,
     language_name,
+    shown_sentences,
 )
+from qa.prompting import REWRITE_PROMPT
 from qa.resources import OpenIndex, open_index
-from qa.retrieval import HybridRetriever, RetrievalParams, from_documents, query_vector
+from qa.retrieval import RetrievalParams, query_vector, search
 from qa.settings import Settings
-from qa.types import Answer
+from qa.slots import Slot, question_slot
+from qa.types import Answer, FallbackReason, GeneratorName, Outcome
 
 log = logging.getLogger(__name__)
 
 Turn = Mapping[str, str]
 
 # Reranking looks at this many fused candidates per answer slot. Every sentence of
-# every candidate is embedded on first sight, so the pool sets the cost of a new
-# question. On the dev split, 2 scored as well as 3 (MRR 0.942 vs 0.938, recall@5 1.000
-# and contains 0.574 both) with a third fewer sentences to embed.
+# every candidate is scored, so the pool sets the cost of a new question. On the dev
+# split, 2 scored as well as 3 (MRR 0.942 vs 0.938, recall@5 1.000 both).
 RERANK_POOL = 2
-
-_ABSTAIN = {
-    "en": "The indexed articles don't say this. I found nothing that answers: “{q}”",
-    "de": (
-        "Die indizierten Artikel sagen dazu nichts. "
-        "Ich habe nichts gefunden, das beantwortet: „{q}“"
-    ),
-}
+# Retrieval ranks at least this many chunks, so the answer's own ranking can be scored
+# ten deep (recall@10) by the eval; only the rerank pool is scored by sentence.
+RANKED_DEPTH = 10
+# Tokens the model may write: the JSON object with a span and a short answer.
+EXTRACTION_MAX_TOKENS = 120
 
 
 class _DeadlineExceeded(Exception):
@@ -71,14 +82,68 @@ def validate_question(question: str, max_chars: int) -> str:
     return q
 
 
-def _chat_model(settings: Settings, generator: str) -> Any:
-    from qa.chat_models import make_chat_model  # imports llama_cpp lazily
+# ------------------------------------------------------------------------ step 1
 
-    return make_chat_model(settings, generator=generator)
+
+@dataclass(frozen=True)
+class Prepared:
+    """A validated question, ready for retrieval.
+
+    Attributes:
+        question: The question as asked (stripped).
+        standalone: The question rewritten without the chat history.
+        lang: ``en`` or ``de``.
+        slot: What it asks for.
+        filters: Validated date/source filters.
+    """
+
+    question: str
+    standalone: str
+    lang: str
+    slot: Slot
+    filters: Filters
+
+
+def prepare(
+    question: str,
+    history: Sequence[Turn],
+    filters: Mapping[str, Any] | Filters | None,
+    settings: Settings,
+    chat_model: Any = None,
+) -> Prepared:
+    """Validate the question and filters and make the question standalone.
+
+    Raises:
+        QuestionError: Empty, too long, or no words.
+        FilterError: Unknown filter keys or bad dates.
+    """
+    q = validate_question(question, settings.max_question_chars)
+    flt = parse_filters(filters)
+    standalone = _standalone(q, tuple(history), chat_model)
+    lang = detect_language(q)
+    return Prepared(q, standalone, lang if lang != "unknown" else "en", question_slot(standalone), flt)
+
+
+# ------------------------------------------------------------------------ step 2
+
+
+@dataclass(frozen=True)
+class Evidence:
+    """What retrieval found for a question.
+
+    Attributes:
+        hits: The ``top_k`` chunks an answer may use, best first.
+        scored: Their sentences, scored against the question, best first.
+        ranked: Retrieval's whole ranking (reranked pool, then the other candidates).
+    """
+
+    hits: tuple[RetrievedChunk, ...]
+    scored: tuple[ScoredSentence, ...]
+    ranked: tuple[RetrievedChunk, ...]
 
 
 def _rerank(
-    hits: Sequence[RetrievedChunk], scored: Sequence[ScoredSentence], k: int
+    hits: Sequence[RetrievedChunk], scored: Sequence[ScoredSentence]
 ) -> list[RetrievedChunk]:
     """Order chunks by their best sentence (sentence-level similarity rescoring)."""
     best: dict[str, float] = {}
@@ -87,7 +152,7 @@ def _rerank(
     n = len(hits)
     # The fused rank breaks near-ties: it carries BM25 evidence the sentence score lacks.
     key = {h.chunk.id: best.get(h.chunk.id, 0.0) + 0.01 * (n - i) / n for i, h in enumerate(hits)}
-    return sorted(hits, key=lambda h: key[h.chunk.id], reverse=True)[:k]
+    return sorted(hits, key=lambda h: key[h.chunk.id], reverse=True)
 
 
 def gather_evidence(
@@ -98,7 +163,7 @@ def gather_evidence(
     filters: Filters = Filters(),  # noqa: B008 - frozen
     params: RetrievalParams | None = None,
     timings: dict[str, float] | None = None,
-) -> tuple[list[RetrievedChunk], list[ScoredSentence]]:
+) -> Evidence:
     """Retrieve, score sentences and (optionally) rerank: the chunks an answer uses.
 
     Args:
@@ -110,28 +175,168 @@ def gather_evidence(
         timings: Filled with seconds per stage when given.
 
     Returns:
-        The ``top_k`` chunks, best first, and their sentences scored best first.
+        The evidence: ``top_k`` chunks, their scored sentences and the whole ranking.
     """
     timings = {} if timings is None else timings
     t = time.perf_counter()
     pool = settings.top_k * (RERANK_POOL if settings.rerank else 1)
-    retriever = HybridRetriever(
-        index=index, k=pool, filters=filters, params=params or RetrievalParams()
+    candidates = search(
+        question,
+        index=index,
+        k=max(pool, RANKED_DEPTH),
+        filters=filters,
+        params=params or RetrievalParams(),
     )
-    hits = from_documents(retriever.invoke(question))
     timings["retrieve"] = time.perf_counter() - t
     t = time.perf_counter()
+    pooled = candidates[:pool]
     scored = score_sentences(
-        question, hits, index.embedder, question_vector=query_vector(index.embedder, question)
+        question, pooled, index.embedder, question_vector=query_vector(index.embedder, question)
     )
-    if settings.rerank:
-        hits = _rerank(hits, scored, settings.top_k)
-        kept = {h.chunk.id for h in hits}
-        scored = [s for s in scored if s.hit.chunk.id in kept]
-    else:
-        hits = list(hits[: settings.top_k])
+    ranked = _rerank(pooled, scored) if settings.rerank else list(pooled)
+    hits = ranked[: settings.top_k]
+    kept = {h.chunk.id for h in hits}
+    scored = [s for s in scored if s.hit.chunk.id in kept]
     timings["evidence"] = time.perf_counter() - t
-    return hits, scored
+    return Evidence(tuple(hits), tuple(scored), tuple(ranked + candidates[pool:]))
+
+
+# ------------------------------------------------------------------------ step 3
+
+
+class Generator(Protocol):
+    """A strategy that turns evidence into a draft."""
+
+    name: GeneratorName
+
+    def draft(self, prepared: Prepared, evidence: Evidence, settings: Settings) -> Draft | None:
+        """The draft, or None when the generator's answer cannot be verified.
+
+        Raises:
+            Exception: The generator failed (server down, too slow …); the caller
+                falls back to the extractive generator.
+        """
+        ...
+
+
+class ExtractiveGenerator:
+    """Rules only: the fact located in the best sentences (:mod:`qa.extractive`)."""
+
+    name: GeneratorName = "extractive"
+
+    def draft(self, prepared: Prepared, evidence: Evidence, settings: Settings) -> Draft:
+        """See :func:`qa.extractive.extractive_draft`."""
+        return extractive_draft(
+            prepared.standalone,
+            evidence.scored,
+            slot=prepared.slot,
+            lang=prepared.lang,
+            threshold=settings.abstain_threshold,
+        )
+
+
+class ChatGenerator:
+    """A LangChain chat model that extracts (sentence, span, answer) as JSON.
+
+    Args:
+        chat_model: The local llama.cpp model or an OpenAI-compatible client.
+        name: ``llm`` or ``openai``.
+    """
+
+    def __init__(self, chat_model: Any, name: GeneratorName) -> None:
+        self._model = chat_model
+        self.name = name
+
+    def draft(self, prepared: Prepared, evidence: Evidence, settings: Settings) -> Draft | None:
+        """Ask the model, then verify its reply (:func:`qa.llm_extract.draft_from_reply`).
+
+        Raises:
+            _DeadlineExceeded: No complete reply within ``settings.llm_deadline``.
+        """
+        scored = evidence.scored
+        if not scored or scored[0].score < settings.abstain_threshold:
+            # Nothing relevant: no need to ask the model.
+            return extractive_draft(
+                prepared.standalone,
+                scored,
+                slot=prepared.slot,
+                lang=prepared.lang,
+                threshold=settings.abstain_threshold,
+            )
+        shown = shown_sentences(scored)
+        reply = self._reply(
+            {
+                "sentences": format_sentences(shown),
+                "question": prepared.standalone,
+                "language": language_name(prepared.lang),
+            },
+            settings.llm_deadline,
+        )
+        return draft_from_reply(
+            reply,
+            shown,
+            question=prepared.standalone,
+            slot=prepared.slot,
+            lang=prepared.lang,
+            scored=scored,
+            threshold=settings.abstain_threshold,
+        )
+
+    def _reply(self, inputs: dict[str, str], deadline_s: float) -> str:
+        model = self._model.bind(response_format={"type": "json_object", "schema": SCHEMA})
+        # QA_OPENAI_TIMEOUT bounds each read only; the deadline bounds the whole reply,
+        # checked per token, so the overrun is at most one token's wait.
+        deadline = time.perf_counter() + deadline_s
+        parts: list[str] = []
+        # closing(): stopping early must end the HTTP stream / release the local
+        # model's lock now, not whenever the generator is garbage-collected.
+        with contextlib.closing((extraction_prompt() | model).stream(inputs)) as pieces:
+            for piece in pieces:
+                if time.perf_counter() > deadline:
+                    raise _DeadlineExceeded(
+                        f"no complete answer within {deadline_s:g} s (QA_LLM_DEADLINE)"
+                    )
+                parts.append(piece.content if hasattr(piece, "content") else str(piece))
+        return "".join(parts)
+
+
+def _chat_model(settings: Settings, generator: str) -> Any:
+    from qa.chat_models import make_chat_model  # imports llama_cpp lazily
+
+    return make_chat_model(settings, generator=generator, max_tokens=EXTRACTION_MAX_TOKENS)
+
+
+def _choose_generator(settings: Settings) -> tuple[Generator, FallbackReason | None, str]:
+    """The configured generator, or the extractive one when it cannot be loaded."""
+    if settings.generator == "extractive":
+        return ExtractiveGenerator(), None, ""
+    try:
+        return ChatGenerator(_chat_model(settings, settings.generator), settings.generator), None, ""
+    except (ModelNotInstalledError, GeneratorUnavailableError, ImportError, ValueError) as exc:
+        log.warning("falling back to extractive answers: %s", exc)
+        detail = f"{settings.generator} unavailable: {exc}"
+        return ExtractiveGenerator(), FallbackReason.UNAVAILABLE, detail
+
+
+def _run(
+    generator: Generator, prepared: Prepared, evidence: Evidence, settings: Settings
+) -> tuple[Draft, GeneratorName, FallbackReason | None, str]:
+    """Run a generator with the one fallback path: extractive, and why."""
+    fallback: FallbackReason | None
+    try:
+        draft = generator.draft(prepared, evidence, settings)
+        if draft is not None:
+            return draft, generator.name, None, ""
+        fallback, detail = FallbackReason.UNVERIFIED, f"unverified {generator.name} answer"
+    except Exception as exc:  # a server that is down, times out or is too slow: answer anyway
+        log.warning("generator %s failed, answering extractively: %s", generator.name, exc)
+        too_slow = isinstance(exc, _DeadlineExceeded)
+        fallback = FallbackReason.TOO_SLOW if too_slow else FallbackReason.FAILED
+        detail = f"{generator.name} {fallback.value}: {exc}"
+    return ExtractiveGenerator().draft(prepared, evidence, settings), "extractive", fallback, detail
+
+
+# ------------------------------------------------------------------------ ask / stream
 
 
 def stream(
@@ -142,7 +347,7 @@ def stream(
     settings: Settings | None = None,
     retrieval: RetrievalParams | None = None,
 ) -> Iterator[str | Answer]:
-    """Answer a question, yielding text deltas and finally the complete Answer.
+    """Answer a question, yielding text and finally the complete Answer.
 
     Args:
         question: The question, English or German.
@@ -152,8 +357,7 @@ def stream(
         retrieval: Retrieval knobs (the eval suite varies them).
 
     Yields:
-        ``str`` deltas of the answer text as it is generated (the raw model text;
-        the final Answer's text has checked, renumbered markers), then the Answer.
+        The answer text once it is verified (``str``), then the Answer.
 
     Raises:
         QuestionError: Empty, too long, or no words.
@@ -164,125 +368,45 @@ def stream(
     """
     t0 = time.perf_counter()
     settings = settings or Settings.from_env()
-    q = validate_question(question, settings.max_question_chars)
-    flt = parse_filters(filters)
-    history = tuple(history)
+    validate_question(question, settings.max_question_chars)
+    parse_filters(filters)
     index = open_index(settings)
     timings: dict[str, float] = {}
-
-    generator = settings.generator
-    chat_model = None
-    note = ""
-    if generator != "extractive":
-        try:
-            chat_model = _chat_model(settings, generator)
-        except (ModelNotInstalledError, GeneratorUnavailableError, ImportError, ValueError) as exc:
-            note = f"extractive (fallback: {generator} unavailable: {exc})"
-            log.warning("falling back to extractive answers: %s", exc)
-
+    generator, fallback, detail = _choose_generator(settings)
     t = time.perf_counter()
-    standalone = _standalone(q, history, chat_model)
+    chat_model = getattr(generator, "_model", None)
+    prepared = prepare(question, history, filters, settings, chat_model)
     timings["rewrite"] = time.perf_counter() - t
-    lang = detect_language(q)
-    lang = lang if lang != "unknown" else "en"
-
-    hits, scored = gather_evidence(
-        standalone, index=index, settings=settings, filters=flt, params=retrieval, timings=timings
+    evidence = gather_evidence(
+        prepared.standalone,
+        index=index,
+        settings=settings,
+        filters=prepared.filters,
+        params=retrieval,
+        timings=timings,
     )
-
-    def done(text: str, citations: tuple, gen: str, abstained: bool = False) -> Answer:
-        timings["total"] = time.perf_counter() - t0
-        timings.setdefault("first_token", timings["total"])
-        return Answer(
-            text=text,
-            citations=citations,
-            chunks=tuple(hits),
-            generator=gen,
-            abstained=abstained,
-            question=q,
-            standalone_question=standalone,
-            timings=dict(timings),
-        )
-
-    if not scored or scored[0].score < settings.abstain_threshold:
-        text = _ABSTAIN[lang].format(q=q)
-        yield text
-        yield done(text, (), note or generator, abstained=True)
-        return
-
-    if chat_model is None:
-        text, sources = extractive_text(pick_sentences(scored), lang)
-        yield text
-        citations = cite_sentences([(s.text, s) for s in sources])
-        yield done(text, citations, note or "extractive")
-        return
-
-    sources = build_sources(hits, scored)
-    chain = answer_prompt() | chat_model
     t = time.perf_counter()
-    # QA_OPENAI_TIMEOUT bounds each read only: a server that trickles tokens (or a
-    # local model on an overloaded CPU) would hold the answer for up to max_tokens
-    # steps. The deadline bounds the whole generation; it is checked per token, so
-    # the overrun is at most one token's wait (for a server: one read timeout).
-    deadline = t + settings.llm_deadline
-    raw = ""
-    emitted = 0
-    try:
-        # closing(): stopping early must end the HTTP stream / release the local
-        # model's lock now, not whenever the generator is garbage-collected.
-        with contextlib.closing(
-            chain.stream(
-                {
-                    "sources": format_sources(sources),
-                    "question": standalone,
-                    "language": language_name(lang),
-                }
-            )
-        ) as pieces:
-            for piece in pieces:
-                if time.perf_counter() > deadline:
-                    raise _DeadlineExceeded(
-                        f"no complete answer within {settings.llm_deadline:g} s (QA_LLM_DEADLINE)"
-                    )
-                delta = piece.content if hasattr(piece, "content") else str(piece)
-                if not delta:
-                    continue
-                timings.setdefault("first_token", time.perf_counter() - t0)
-                raw += delta
-                if NOT_FOUND in raw or _recites_prompt(raw):
-                    break
-                safe = len(raw) - _sentinel_tail(raw)  # hold back a partial "NOT_FOUND"
-                if safe > emitted:
-                    yield raw[emitted:safe]
-                    emitted = safe
-    except Exception as exc:  # a server that is down, times out or is too slow: answer anyway
-        log.warning("generator %s failed, answering extractively: %s", generator, exc)
-        why = "too slow" if isinstance(exc, _DeadlineExceeded) else "failed"
-        text, ex_sources = extractive_text(pick_sentences(scored), lang)
-        yield ("\n" if emitted else "") + text
-        citations = cite_sentences([(s.text, s) for s in ex_sources])
-        yield done(text, citations, f"extractive (fallback: {generator} {why}: {exc})")
-        return
+    draft, name, run_fallback, run_detail = _run(generator, prepared, evidence, settings)
     timings["generate"] = time.perf_counter() - t
-
-    if NOT_FOUND in raw or not raw.strip() or _recites_prompt(raw):
-        text = _ABSTAIN[lang].format(q=q)
-        yield text
-        yield done(text, (), generator, abstained=True)
-        return
-    if emitted < len(raw):
-        yield raw[emitted:]
-    t = time.perf_counter()
-    text, citations = finalize(raw.strip(), sources, index.embedder)
-    timings["verify"] = time.perf_counter() - t
-    if not citations:
-        # Not one claim of the model's answer checks out against the sources: show
-        # the quoted evidence instead of an unverifiable answer, and say so.
-        text, ex_sources = extractive_text(pick_sentences(scored), lang)
-        citations = cite_sentences([(s.text, s) for s in ex_sources])
-        yield done(text, citations, f"extractive (fallback: unverified {generator} answer)")
-        return
-    yield done(text, citations, generator)
+    text, short, citations = render(draft, prepared.question, prepared.lang)
+    timings["first_token"] = time.perf_counter() - t0
+    yield text
+    timings["total"] = time.perf_counter() - t0
+    yield Answer(
+        text=text,
+        citations=citations,
+        chunks=evidence.hits,
+        generator=name,
+        abstained=draft.outcome is not Outcome.ANSWERED,
+        question=prepared.question,
+        standalone_question=prepared.standalone,
+        timings=dict(timings),
+        short=short,
+        outcome=draft.outcome,
+        fallback=fallback or run_fallback,
+        fallback_detail=detail or run_detail,
+        ranked=evidence.ranked,
+    )
 
 
 def ask(
@@ -309,43 +433,18 @@ def ask(
 
 
 def warm_up(settings: Settings) -> None:
-    """Load the local LLM and evaluate the answer prompt's fixed prefix ahead of time.
+    """Load the local LLM and evaluate the extraction prompt's fixed prefix ahead of time.
 
-    The system prompt is a third of a typical prompt (322 of ~830 tokens); llama.cpp
-    reuses its evaluated prefix, so after this the first question waits only for its
-    own tokens (measured: time to first token 8.1 s cold, 4.9 s warmed). Does nothing
-    unless ``settings.generator`` is ``llm``.
-
-    Args:
-        settings: The configuration (generator, model, threads).
+    llama.cpp reuses an evaluated prefix, so after this the first question waits only
+    for its own tokens. Does nothing unless ``settings.generator`` is ``llm``.
 
     Raises:
         ModelNotInstalledError: The local model is missing or fails its checksum.
     """
     if settings.generator != "llm":
         return
-    messages = answer_prompt().format_messages(sources="", question="", language="English")
+    messages = extraction_prompt().format_messages(sentences="", question="", language="English")
     _chat_model(settings, "llm").warm_up(messages)
-
-
-# Lines of the system prompt long enough that quoting one is no accident.
-_PROMPT_LINES = tuple(
-    line.strip("- ").strip() for line in SYSTEM_PROMPT.splitlines() if len(line.strip()) > 40
-)
-
-
-def _recites_prompt(text: str) -> bool:
-    """Whether the model is repeating its instructions (a prompt-extraction attempt)."""
-    flat = " ".join(text.split())
-    return any(line[:40] in flat for line in _PROMPT_LINES)
-
-
-def _sentinel_tail(text: str) -> int:
-    """Length of a suffix of ``text`` that could be the start of NOT_FOUND."""
-    for n in range(min(len(NOT_FOUND) - 1, len(text)), 0, -1):
-        if NOT_FOUND.startswith(text[-n:]):
-            return n
-    return 0
 
 
 def _standalone(question: str, history: Sequence[Turn], chat_model: Any) -> str:

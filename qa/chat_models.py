@@ -238,11 +238,16 @@ class LlamaCppChatModel(BaseChatModel):
 
     def _params(self, stop: list[str] | None, kwargs: dict[str, Any]) -> dict[str, Any]:
         # llama.cpp switches to plain greedy decoding at temperature 0.
-        return {
+        params = {
             "temperature": kwargs.get("temperature", self.temperature),
             "max_tokens": kwargs.get("max_tokens", self.max_tokens),
             "stop": [*(self.stop or []), *(stop or [])],
         }
+        if "response_format" in kwargs:
+            # {"type": "json_object", "schema": …}: llama.cpp turns the schema into a
+            # grammar, so the reply is valid JSON of that shape by construction.
+            params["response_format"] = kwargs["response_format"]
+        return params
 
     def _generate(
         self,

@@ -116,34 +116,3 @@ def score_sentences(
         scored.append(ScoredSentence(sentence, hit, pos, float(sim) + bonus, float(sim)))
     scored.sort(key=lambda s: s.score, reverse=True)
     return scored
-
-
-def best_quote(claim: str, hit: RetrievedChunk, embedder: Embedder) -> ScoredSentence | None:
-    """The sentence of ``hit`` that best supports ``claim`` (an answer sentence)."""
-    scored = score_sentences(claim, [hit], embedder)
-    return scored[0] if scored else None
-
-
-def trim_chunk(hit: RetrievedChunk, keep: set[int], *, neighbours: int = 1) -> str:
-    """The chunk text cut down to the kept sentences and their neighbours.
-
-    Trimming keeps the prompt short (time to first token grows with it) while
-    leaving enough context around the relevant sentences.
-    """
-    sentences = split_sentences(hit.chunk.text)
-    wanted = {
-        i
-        for k in keep
-        for i in range(k - neighbours, k + neighbours + 1)
-        if 0 <= i < len(sentences)
-    }
-    if not wanted:
-        return hit.chunk.text
-    parts: list[str] = []
-    last = -1
-    for i in sorted(wanted):
-        if last >= 0 and i != last + 1:
-            parts.append("…")
-        parts.append(sentences[i])
-        last = i
-    return " ".join(parts)

@@ -1,20 +1,36 @@
-"""Extractive answers: the best supporting sentences, quoted with citations, no LLM."""
+"""The extractive generator: the fact located in the best sentences, quoted, no LLM.
+
+Decision, in order:
+
+1. nothing scores above the abstention threshold -> not found;
+2. the question asks for a typed slot (a date, an amount, a person …) and no good
+   sentence holds such a value about the question's topic -> missing detail, quoting
+   the closest sentence;
+3. otherwise the located span leads; a close runner-up from another article with a
+   different value is named too, newest first (news updates older news).
+"""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 
+from qa import lexicon
+from qa.drafts import Draft, Finding
 from qa.evidence import ScoredSentence
-from qa.prompting import Source
-from qa.timeexpr import resolve
+from qa.slots import Slot
+from qa.spans import AnswerSpan, locate
+from qa.types import Outcome
 
 # A second sentence from another article is quoted too when it scores nearly as well:
 # that is how updates ("latest") and contradictions surface without an LLM.
 SECOND_SOURCE_MARGIN = 0.015
+# For a typed slot the runner-up must also hold a different value, so it may score a
+# little lower.
+SECOND_VALUE_MARGIN = 0.03
 
 
 def pick_sentences(scored: Sequence[ScoredSentence]) -> list[ScoredSentence]:
-    """The best sentence, plus a close runner-up from a different article."""
+    """The best sentence, plus a close runner-up from a different article, newest first."""
     if not scored:
         return []
     best = scored[0]
@@ -25,37 +41,67 @@ def pick_sentences(scored: Sequence[ScoredSentence]) -> list[ScoredSentence]:
         if s.hit.chunk.article_id != best.hit.chunk.article_id:
             picks.append(s)
             break
-    # Newest first: news updates older news.
     return sorted(picks, key=lambda s: s.hit.chunk.published, reverse=True)
 
 
-def _resolved_note(sentence: ScoredSentence, lang: str) -> str:
-    found = resolve(sentence.text, sentence.hit.chunk.published)
-    if not found:
-        return ""
-    said = f"{sentence.hit.chunk.published:%Y-%m-%d}"
-    if lang == "de":
-        parts = "; ".join(f"„{expr}“ = {meaning}" for expr, meaning in found)
-        return f" ({parts}, gesagt am {said})"
-    parts = "; ".join(f'"{expr}" = {meaning}' for expr, meaning in found)
-    return f" ({parts}, said on {said})"
+def finding(span: AnswerSpan) -> Finding:
+    """The finding of a located span."""
+    return Finding(span.sentence, (span.start, span.end), span.short)
 
 
-def extractive_text(picks: Sequence[ScoredSentence], lang: str) -> tuple[str, list[Source]]:
-    """Answer text quoting the picked sentences, and the sources behind its markers."""
-    sources = [Source(i + 1, s.hit, s.text) for i, s in enumerate(picks)]
-    lines = []
-    for i, s in enumerate(picks):
-        c = s.hit.chunk
-        when = f"{c.published:%Y-%m-%d}"
-        note = _resolved_note(s, lang)
-        if lang == "de":
-            lead = f"Laut „{c.title}“ ({when})" if i == 0 else f"Ein älterer Artikel ({when}) sagt"
-        else:
-            lead = (
-                f'According to "{c.title}" ({when})'
-                if i == 0
-                else f"An older article ({when}) says"
-            )
-        lines.append(f"{lead}: „{s.text}“{note} [{i + 1}]")
-    return "\n".join(lines), sources
+def with_update(
+    lead: AnswerSpan, question: str, slot: Slot, scored: Sequence[ScoredSentence], lang: str
+) -> tuple[Finding, ...]:
+    """The lead finding and, when another article gives a different value, that one too.
+
+    Args:
+        lead: The located span.
+        question: The standalone question.
+        slot: Its slot.
+        scored: Evidence sentences, best first.
+        lang: Question language.
+
+    Returns:
+        One or two findings, newest article first.
+    """
+    article = lead.sentence.hit.chunk.article_id
+    floor = lead.sentence.score - SECOND_VALUE_MARGIN
+    others = [s for s in scored if s.hit.chunk.article_id != article and s.score >= floor]
+    other = locate(question, slot, others, lang) if others else None
+    if other is None or lexicon.fold(other.short) == lexicon.fold(lead.short):
+        return (finding(lead),)
+    pair = sorted(
+        (lead, other), key=lambda s: s.sentence.hit.chunk.published, reverse=True
+    )
+    return tuple(finding(s) for s in pair)
+
+
+def extractive_draft(
+    question: str,
+    scored: Sequence[ScoredSentence],
+    *,
+    slot: Slot,
+    lang: str,
+    threshold: float,
+) -> Draft:
+    """Decide and locate the answer from scored sentences.
+
+    Args:
+        question: The standalone question.
+        scored: Evidence sentences, best first.
+        slot: What the question asks for.
+        lang: Question language (``en``/``de``).
+        threshold: Best-sentence score below which nothing is relevant.
+
+    Returns:
+        The draft (see the module docstring for the decision).
+    """
+    if not scored or scored[0].score < threshold:
+        return Draft(Outcome.NOT_FOUND, slot=slot)
+    if not slot.typed:
+        picks = pick_sentences(scored)
+        return Draft(Outcome.ANSWERED, tuple(Finding(s, None, s.text) for s in picks), slot)
+    span = locate(question, slot, scored, lang)
+    if span is None:
+        return Draft(Outcome.MISSING_DETAIL, (Finding(scored[0], None, scored[0].text),), slot)
+    return Draft(Outcome.ANSWERED, with_update(span, question, slot, scored, lang), slot)

@@ -1,0 +1,287 @@
+"""Does a cited sentence support a claim? A fact-level check that works across languages.
+
+A claim ("Putin's envoy Kirill Dmitriev said Russia could offer a plant [1]") is
+supported by a sentence when every *checkable fact* of the claim is in that sentence
+(or, for names, in the sentence just before it, which is where "er"/"he" points):
+
+* numbers (digits or number words; German and English separators agree) and their
+  scale (million vs. billion) and kind (percent vs. percentage points);
+* months and weekdays, in either language;
+* roles ("envoy" <-> "Gesandte"; "foreign minister" is not "Gesandte");
+* named entities: people (transliterations such as Wladimir/Vladimir agree), places
+  (Russia <-> Russland) and their adjectives (Russian <-> russisch), organisations;
+* polarity: a claim that negates what the sentence states (or the reverse).
+
+A claim with no checkable fact cannot be decided here (``supported is None``); the
+caller decides those by similarity. Measured on ``eval/gold/claims.jsonl`` by
+``qa eval --claims`` (see docs/quality.md).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from qa import lexicon
+from qa.slots import numbers_in
+
+_WORD = re.compile(r"[\w'’\-]+", re.UNICODE)
+_CAP_RUN = re.compile(
+    r"[A-ZÄÖÜ][\w'’\-]*(?:\s(?:(?:von|van|de|der|al|bin)\s)?[A-ZÄÖÜ][\w'’\-]*)*"
+)
+
+# English demonyms -> German word stems that express the same place.
+_DEMONYMS: dict[str, tuple[str, ...]] = {
+    "russian": ("russ",), "chinese": ("chin",), "german": ("deutsch",),
+    "american": ("amerikan", "us-", "usa"), "french": ("franz", "frankreich"),
+    "british": ("brit", "großbritann"), "italian": ("ital",), "ukrainian": ("ukrain",),
+    "european": ("europ", "eu-", "eu"), "indian": ("indi",), "japanese": ("japan",),
+    "turkish": ("türk",), "polish": ("poln", "polen"), "spanish": ("span",),
+    "swedish": ("schwed",), "danish": ("dän",), "norwegian": ("norw",),
+    "finnish": ("finn",), "dutch": ("niederl", "holländ"), "austrian": ("österr",),
+    "swiss": ("schweiz",), "greek": ("griech",), "israeli": ("israel",),
+    "iranian": ("iran",), "egyptian": ("ägypt",), "brazilian": ("brasil",),
+    "canadian": ("kanad",), "korean": ("korea",), "baltic": ("balt", "ostsee"),
+    "arctic": ("arkt",), "soviet": ("sowjet",), "portuguese": ("portug",),
+    "belgian": ("belg",), "czech": ("tschech",), "hungarian": ("ungar",),
+    "romanian": ("rumän",), "bavarian": ("bayer",), "saxon": ("sächs", "sachsen"),
+}  # fmt: skip
+
+_SENTENCE_START_SKIP = frozenset({"the", "a", "an", "in", "on", "at", "according"})
+_POINTS = re.compile(r"percentage points?|prozentpunkt", re.IGNORECASE)
+_PERCENT = re.compile(r"percent|per cent|prozent|%", re.IGNORECASE)
+
+
+@dataclass(frozen=True)
+class ClaimCheck:
+    """The verdict on one claim against one sentence.
+
+    Attributes:
+        supported: True when every checkable fact is in the sentence, False when one is
+            not, None when the claim has no checkable fact (undecidable here).
+        facts: The facts found in the claim, e.g. ``("number 2029", "role envoy")``.
+        missing: The facts the sentence does not support.
+    """
+
+    supported: bool | None
+    facts: tuple[str, ...] = ()
+    missing: tuple[str, ...] = ()
+
+
+def _number_set(text: str) -> set[str]:
+    out = numbers_in(text)
+    for word in _WORD.findall(text.lower()):
+        if word in lexicon.NUMBER_WORDS:
+            out.add(lexicon.NUMBER_WORDS[word])
+    return out
+
+
+def _scales(text: str) -> set[str]:
+    return {lexicon.SCALES[w] for w in _WORD.findall(text.lower()) if w in lexicon.SCALES}
+
+
+def _months(text: str) -> set[str]:
+    words = set(_WORD.findall(text.lower()))
+    out = {en for de, en in lexicon.MONTHS.items() if de in words or en in words}
+    out |= {en for de, en in lexicon.WEEKDAYS.items() if de in words or en in words}
+    return out
+
+
+def _translit(word: str) -> str:
+    s = lexicon.fold(word)
+    for a, b in (("ij", "i"), ("iy", "i"), ("w", "v"), ("j", "y"), ("kh", "ch"), ("ks", "x")):
+        s = s.replace(a, b)
+    return s
+
+
+def _edit_distance(a: str, b: str) -> int:
+    if abs(len(a) - len(b)) > 2:
+        return 3
+    prev = list(range(len(b) + 1))
+    for i, ca in enumerate(a, 1):
+        cur = [i]
+        for j, cb in enumerate(b, 1):
+            cur.append(min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (ca != cb)))
+        prev = cur
+    return prev[-1]
+
+
+def _name_in(token: str, words: set[str]) -> bool:
+    """Whether a name token occurs among ``words`` (folded, transliteration-tolerant)."""
+    t = _translit(token)
+    if len(t) < 3:
+        return t in words
+    for w in words:
+        if w == t or (len(t) >= 4 and (w.startswith(t) or t.startswith(w)) and len(w) >= 4):
+            return True
+        limit = 1 if len(t) < 8 else 2
+        if len(t) >= 5 and _edit_distance(w, t) <= limit:
+            return True
+    return False
+
+
+def _roles(text: str) -> list[str]:
+    """Canonical roles named in ``text`` (longest forms first, each span used once)."""
+    lowered = f" {text.lower()} "
+    found: list[str] = []
+    forms = sorted(
+        ((form, name) for name, (en, de) in lexicon.ROLES.items() for form in (*en, *de)),
+        key=lambda fn: -len(fn[0]),
+    )
+    for form, name in forms:
+        if form.endswith("-"):
+            pattern = rf"(?<![\w]){re.escape(form)}"
+        elif form in lexicon.ROLES[name][1]:
+            # German stems sit inside compounds: "Sondergesandte", "Bundesaußenministerin".
+            pattern = rf"{re.escape(form)}\w*"
+        else:
+            pattern = rf"(?<![\w]){re.escape(form)}(?![\w])"
+        m = re.search(pattern, lowered)
+        if m:
+            if name not in found:
+                found.append(name)
+            lowered = lowered[: m.start()] + " " * (m.end() - m.start()) + lowered[m.end() :]
+    return found
+
+
+def _role_supported(role: str, window: str) -> bool:
+    en, de = lexicon.ROLES[role]
+    lowered = window.lower()
+    if any(re.search(rf"(?<![\w]){re.escape(f)}(?![\w])", lowered) for f in en):
+        return True
+    # German compounds: "Sondergesandte" holds "gesandte"; "Außenminister" holds "minister"
+    # only for the generic role, which is why specific roles are matched first.
+    return any(stem in lowered for stem in de)
+
+
+def _entities(claim: str) -> list[str]:
+    """Capitalised runs of the claim that name something (not roles, months, words)."""
+    runs: list[str] = []
+    for m in _CAP_RUN.finditer(claim):
+        words = m.group(0).split()
+        # A sentence-initial capital is not evidence of a name.
+        at_start = m.start() == 0 or claim[: m.start()].rstrip().endswith((".", "!", "?", ":"))
+        kept = []
+        for i, w in enumerate(words):
+            low = w.lower().strip("'’")
+            if (
+                lexicon.is_function_word(w)
+                or lexicon.is_title(w)
+                or low in lexicon.MONTHS.values()
+                or low in lexicon.MONTHS
+                or low in lexicon.WEEKDAYS.values()
+                or low in lexicon.WEEKDAYS
+                or low in _SENTENCE_START_SKIP
+                or low in ("i", "ceo")
+                or (i == 0 and at_start and not _is_namey(w))
+            ):
+                if kept:
+                    runs.append(" ".join(kept))
+                    kept = []
+                continue
+            kept.append(w.rstrip("'’s") if w.endswith(("'s", "’s")) else w)
+        if kept:
+            runs.append(" ".join(kept))
+    return runs
+
+
+def _is_namey(word: str) -> bool:
+    """A sentence-initial word that is still a name: a first name, place or acronym."""
+    low = word.lower()
+    return (
+        low in lexicon.FIRST_NAMES
+        or lexicon.place_key(word) is not None
+        or low in _DEMONYMS
+        or bool(re.fullmatch(r"[A-Z]{2,}|[A-Z][a-z]+[A-Z]\w*", word))
+    )
+
+
+def _german_claim(claim: str) -> bool:
+    words = _WORD.findall(claim.lower())
+    de = sum(w in ("der", "die", "das", "und", "ist", "nicht", "von", "mit", "für") for w in words)
+    en = sum(w in ("the", "and", "is", "not", "of", "with", "for", "was") for w in words)
+    return de > en
+
+
+def _entity_supported(entity: str, window_words: set[str], window: str) -> bool:
+    lowered = window.lower()
+    key = lexicon.place_key(entity)
+    if key is not None:
+        mentioned = {lexicon.place_key(m.group(0)) for m in lexicon.place_mentions(window)}
+        return key in mentioned or lexicon.fold(key) in {lexicon.fold(w) for w in window_words}
+    low = entity.lower()
+    if low in _DEMONYMS:
+        return any(stem in lowered for stem in _DEMONYMS[low])
+    tokens = entity.split()
+    # A person is supported by the surname; other names by every token.
+    if len(tokens) >= 2 and tokens[0].lower() in lexicon.FIRST_NAMES:
+        return _name_in(tokens[-1], window_words)
+    return all(_name_in(t, window_words) for t in tokens if len(t) > 1)
+
+
+def _negated(text: str) -> bool:
+    words = set(_WORD.findall(text.lower())) | ({"n't"} if "n't" in text.lower() else set())
+    return bool(words & (lexicon.NEGATIONS_EN | lexicon.NEGATIONS_DE))
+
+
+def check_claim(claim: str, sentence: str, context: str = "") -> ClaimCheck:
+    """Check every fact of ``claim`` against ``sentence``.
+
+    Args:
+        claim: One answer sentence (markers are ignored), English or German.
+        sentence: The cited sentence (German, usually).
+        context: Text just before the sentence in its article: names a pronoun in the
+            sentence refers to may stand there. Numbers, dates and roles must be in the
+            sentence itself.
+
+    Returns:
+        The verdict, with the facts found and those missing.
+    """
+    claim = re.sub(r"\[\d+(?:\s*,\s*\d+)*\]", "", claim)
+    facts: list[str] = []
+    missing: list[str] = []
+
+    def need(fact: str, ok: bool) -> None:
+        facts.append(fact)
+        if not ok:
+            missing.append(fact)
+
+    sentence_numbers = _number_set(sentence)
+    for n in sorted(_number_set(claim)):
+        need(f"number {n}", n in sentence_numbers)
+    sentence_scales = _scales(sentence)
+    for s in sorted(_scales(claim) - {"thousand"}):
+        need(f"scale {s}", s in sentence_scales)
+    if _POINTS.search(claim):
+        need("percentage points", bool(_POINTS.search(sentence)))
+    elif _PERCENT.search(claim):
+        need("percent", bool(_PERCENT.search(sentence)) and not _POINTS.search(sentence))
+    sentence_months = _months(sentence)
+    for m in sorted(_months(claim)):
+        need(f"date {m}", m in sentence_months)
+    for role in _roles(claim):
+        need(f"role {role}", _role_supported(role, f"{context} {sentence}"))
+
+    window = f"{context} {sentence}"
+    window_words = {_translit(w) for w in _WORD.findall(window)}
+    german = _german_claim(claim)
+    for entity in _entities(claim):
+        if german and not _checkable_in_german(entity, claim):
+            continue  # German capitalises every noun: only typed names are facts
+        need(f"name {entity}", _entity_supported(entity, window_words, window))
+    if _negated(claim) != _negated(sentence):
+        need("polarity", False)
+
+    if not facts:
+        return ClaimCheck(None)
+    return ClaimCheck(not missing, tuple(facts), tuple(missing))
+
+
+def _checkable_in_german(entity: str, claim: str) -> bool:
+    words = entity.split()
+    if lexicon.place_key(entity) or words[0].lower() in lexicon.FIRST_NAMES:
+        return True
+    if re.fullmatch(r"[A-ZÄÖÜ]{2,}\w*|[A-Z][a-z]+[A-Z]\w*", words[0]):
+        return True
+    start = claim.find(entity)
+    return lexicon.name_kind(entity, claim, max(start, 0)) in ("person", "org", "place")
