@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from eval.dataset import SQUAD_SOURCE, split_of
+from eval.metrics import answer_language
 from eval.xquad import XQuad, load_xquad
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -150,6 +151,11 @@ def test_golds_are_german_spans_in_their_paragraph(en_de: XQuad) -> None:
         for sentence in q.evidence:
             assert sentence in paragraph
         assert any(q.answer in s for s in q.evidence) or len(q.evidence) > 1
+    # German spans, not the English ones: most differ from the English gold of the same id
+    # (numbers and names often agree), and every paragraph reads as German.
+    differing = sum(q.answer not in en_de.english_golds[q.id] for q in en_de.dataset.questions)
+    assert differing >= 0.6 * len(en_de.dataset.questions)
+    assert all(answer_language(a.paragraphs[0]) == "de" for a in en_de.dataset.articles)
 
 
 @needs_xquad
