@@ -120,8 +120,15 @@ def _name_in(token: str, words: set[str]) -> bool:
     return False
 
 
-def _roles(text: str) -> list[str]:
-    """Canonical roles named in ``text`` (longest forms first, each span used once)."""
+def question_roles(text: str) -> list[str]:
+    """Canonical roles named in ``text`` (longest forms first, each span used once).
+
+    Args:
+        text: A claim or a question, English or German.
+
+    Returns:
+        Role names as keys of :data:`qa.lexicon.ROLES`, in the order found.
+    """
     lowered = f" {text.lower()} "
     found: list[str] = []
     forms = sorted(
@@ -144,7 +151,8 @@ def _roles(text: str) -> list[str]:
     return found
 
 
-def _role_supported(role: str, window: str) -> bool:
+def role_supported(role: str, window: str) -> bool:
+    """Whether ``window`` names ``role`` in English or German (compounds included)."""
     en, de = lexicon.ROLES[role]
     lowered = window.lower()
     if any(re.search(rf"(?<![\w]){re.escape(f)}(?![\w])", lowered) for f in en):
@@ -259,8 +267,8 @@ def check_claim(claim: str, sentence: str, context: str = "") -> ClaimCheck:
     sentence_months = _months(sentence)
     for m in sorted(_months(claim)):
         need(f"date {m}", m in sentence_months)
-    for role in _roles(claim):
-        need(f"role {role}", _role_supported(role, f"{context} {sentence}"))
+    for role in question_roles(claim):
+        need(f"role {role}", role_supported(role, f"{context} {sentence}"))
 
     window = f"{context} {sentence}"
     window_words = {_translit(w) for w in _WORD.findall(window)}

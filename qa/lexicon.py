@@ -71,6 +71,29 @@ susanne svenja sven tanja thomas tim timo tobias tom torsten ulrich ursula uwe v
 vanessa vera viktor viktoria vincent vladimir wang werner wilhelm william wladimir wolfgang
 xi yann yuri yusuf zoe jewgeni jewgenij juri dmitrijew emmanuel recep narendra justin keir
 friedrich annalena robert christian markus hendrik lars nancy hubertus karl-heinz
+hanna miriam yvonne johanna agnes aleksandra alessandro amir anja ann annika antje arne
+astrid axel bärbel beate benedikt bettina birgit björn carina carsten christa cornelia
+dagmar detlef dirk doris edith elke emine enrico erika esther fatima frauke friederike
+gabriele gerd gisela gudrun hanne hannes hartmut heiko helene henning ilse inge ines
+jakub jasmin jochen joscha jost judith jutta kai karsten katrin klara kurt lea leonard
+linda lothar lucia luisa lutz malte mareike margot marianne marion marlene mathias
+matteo mia michelle monika nils nora ole paulina pia rainer regina renate rene robin
+rüdiger sabrina silke sina sonja stella susanne tatjana thea theo thorsten till ulla ulrike
+ute verena viola walter wiebke wilfried yasmin yvette zeynep ahmet ayse emre murat
+giulia giovanni lorenzo marta jean jacques louise camille sergio javier carmen elena
+olga pavel petr tomas jiri mateusz piotr katarzyna agnieszka ewa magnus erik ingrid
+astrid sven anders henrik mikko juha ana joão raj priya arjun li wei zhang liu yuki
+kenji hiroko ethan noah olivia ava isabella sophia mason logan lucas harper amelia evelyn
+""".split())
+# Endings of German role nouns ("Vorstandschefin", "Projektleiter", "Läuferin").
+_TITLE_SUFFIXES = tuple("""
+chef chefin leiter leiterin sprecher sprecherin minister ministerin präsident präsidentin
+direktor direktorin intendant intendantin trainer trainerin manager managerin vorsitzende
+vorsitzender läufer läuferin spieler spielerin forscher forscherin professor professorin
+meister meisterin gründer gründerin kanzler kanzlerin berater beraterin experte expertin
+analyst analystin ökonom ökonomin archäologe archäologin biologe biologin geologe geologin
+vorstand vorständin botschafter botschafterin gesandte gesandter sieger siegerin
+kommissar kommissarin ingenieur ingenieurin
 """.split())
 
 # German name -> English name (and identical names); both directions are looked up.
@@ -271,8 +294,10 @@ def is_function_word(word: str) -> bool:
 
 
 def is_title(word: str) -> bool:
-    """Whether a word is a title or role that precedes a name ("Präsident", "CEO")."""
-    return word.lower().strip(",.;:") in _TITLES
+    """Whether a word is a title or role that precedes a name ("Präsident", "CEO",
+    "Vorstandschefin", "Dr.")."""
+    low = word.lower().strip(",.;:")
+    return low in _TITLES or (len(low) > 6 and low.endswith(_TITLE_SUFFIXES))
 
 
 def place_key(name: str) -> str | None:
@@ -320,8 +345,10 @@ def name_kind(name: str, text: str, start: int) -> str:
         return "place"
     if lowered[0] in FIRST_NAMES and len(words) >= 2:
         return "person"
+    if any(w in FIRST_NAMES for w in lowered[:-1]):
+        return "person"
     before = _words_before(text, start)
-    if before and any(w in _TITLES for w in before[-2:]) and len(words) <= 3:
+    if before and any(is_title(w) for w in before[-2:]) and len(words) <= 3:
         return "person"
     if before and any(w in _ORG_CUES for w in before[-2:]):
         return "org"

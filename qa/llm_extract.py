@@ -18,10 +18,12 @@ Nothing the model writes is shown as fact until the code has checked it:
 from __future__ import annotations
 
 import json
+import logging
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from langchain_core.messages import SystemMessage
 from langchain_core.prompts import ChatPromptTemplate
 
 from qa.claims import check_claim
@@ -29,9 +31,19 @@ from qa.drafts import Draft, Finding
 from qa.evidence import ScoredSentence
 from qa.extractive import with_update
 from qa.slots import Slot, find_values
-from qa.spans import AnswerSpan, focus_names, locate, mentions_any, previous_sentence, to_english
+from qa.spans import (
+    AnswerSpan,
+    about,
+    focus_names,
+    locate,
+    previous_sentence,
+    render,
+    to_english,
+)
 from qa.timeexpr import annotate
 from qa.types import Outcome
+
+log = logging.getLogger(__name__)
 
 # Sentences shown to the model: the prompt is the main cost of time to first token.
 SHOWN_SENTENCES = 6
@@ -60,9 +72,10 @@ sentence gives, reply {"sentence": 0, "span": "", "answer": ""}.
 - "[= Ende 2026]" after a relative date says what it means.
 
 Example
+Question: How much did the bridge cost?
 Sentences:
-[1] (2024-05-02) Die neue Elbbrücke ist 420 Meter lang.
-[2] (2024-09-10) Nach der Schlussrechnung kostete die Brücke 95 Mio. Euro.
+[1] Die neue Elbbrücke ist 420 Meter lang.
+[2] Nach der Schlussrechnung kostete die Brücke 95 Mio. Euro.
 Question: How much did the bridge cost?
 Language: English
 {"sentence": 2, "span": "95 Mio. Euro", "answer": "95 million euros"}"""
@@ -72,10 +85,15 @@ _LANGUAGE = {"de": "German", "en": "English"}
 
 def extraction_prompt() -> ChatPromptTemplate:
     """Fixed system text (its evaluated prefix is reused), then sentences and question."""
+    # A message object, not a template: the JSON braces in the text are literal.
     return ChatPromptTemplate.from_messages(
         [
-            ("system", SYSTEM_PROMPT),
-            ("human", "Sentences:\n{sentences}\nQuestion: {question}\nLanguage: {language}"),
+            SystemMessage(content=SYSTEM_PROMPT),
+            (
+                "human",
+                "Question: {question}\nSentences:\n{sentences}\nQuestion: {question}\n"
+                "Language: {language}",
+            ),
         ]
     )
 
@@ -91,11 +109,14 @@ def shown_sentences(scored: Sequence[ScoredSentence]) -> list[ScoredSentence]:
 
 
 def format_sentences(sentences: Sequence[ScoredSentence]) -> str:
-    """The numbered sentences block, with each article's date and relative dates resolved."""
+    """The numbered sentences block, relative dates resolved.
+
+    No publication dates: the model copied them as answers ("2026-05-14" for "when
+    could humans land on Mars"); newest-wins is decided in code (``with_update``).
+    """
     lines = []
     for i, s in enumerate(sentences, 1):
-        published = s.hit.chunk.published
-        lines.append(f"[{i}] ({published:%Y-%m-%d}) {annotate(s.text, published)}")
+        lines.append(f"[{i}] {annotate(s.text, s.hit.chunk.published)}")
     return "\n".join(lines)
 
 
@@ -121,15 +142,31 @@ def parse_reply(text: str) -> Extraction | None:
 
 
 def find_span(sentence: str, span: str) -> tuple[int, int] | None:
-    """Offsets of ``span`` in ``sentence``: verbatim up to case, spacing and quote marks."""
+    """Offsets of ``span`` in ``sentence``: verbatim up to case, spacing and quote marks.
+
+    A small model sometimes inflects a word it copies ("Staatliche" for "staatlichen");
+    then the longest run of its words that does occur verbatim is taken, if it covers
+    at least half of the span. Whatever is returned is text of the sentence.
+    """
     span = re.sub(r"\s*\[=[^\]]*\]", "", span).strip(" .,;:„“\"'")
-    if not span:
+    words = span.split()
+    if not words:
         return None
-    words = [re.escape(w) for w in span.split()]
+    for length in range(len(words), 0, -1):
+        for first in range(len(words) - length + 1):
+            run = words[first : first + length]
+            if len(" ".join(run)) * 2 < len(span):
+                continue  # too little of what the model wrote
+            m = re.search(_pattern(run), sentence, re.IGNORECASE)
+            if m:
+                return m.span()
+    return None
+
+
+def _pattern(words: Sequence[str]) -> str:
     quotes = "[„“”\"'‚‘’»«]"
-    pattern = r"\s+".join(re.sub(r"(\\?[\"'„“”‚‘’»«])", quotes, w) for w in words)
-    m = re.search(pattern, sentence, re.IGNORECASE)
-    return m.span() if m else None
+    escaped = (re.sub(r"(\\?[\"'„“”‚‘’»«])", quotes, re.escape(w)) for w in words)
+    return r"(?<![\w])" + r"\s+".join(escaped) + r"(?![\w])"
 
 
 def _nothing(scored: Sequence[ScoredSentence], slot: Slot, threshold: float) -> Draft:
@@ -177,6 +214,7 @@ def draft_from_reply(
         no shown sentence): the caller then answers extractively and says so.
     """
     extraction = parse_reply(reply)
+    log.debug("model reply %r", reply)
     if extraction is None:
         return None
     if extraction.sentence == 0 or not extraction.span.strip():
@@ -190,7 +228,9 @@ def draft_from_reply(
         return None
     span = AnswerSpan(sentence, where[0], where[1], (), "")
     if slot.typed:
-        values = tuple(find_values(span.text, slot))
+        values = tuple(
+            v for v in find_values(sentence.text, slot) if where[0] <= v.start and v.end <= where[1]
+        )
         if not values:
             # The span is not of the asked kind ("March 2025" for a price): look for the
             # slot in the same sentence, else the articles do not give it.
@@ -201,11 +241,9 @@ def draft_from_reply(
         else:
             span = AnswerSpan(sentence, where[0], where[1], values, "")
         focus = focus_names(question)
-        if focus and not mentions_any(f"{previous_sentence(sentence)} {sentence.text}", focus):
+        if focus and not about(sentence, focus):
             return Draft(Outcome.MISSING_DETAIL, (Finding(sentence, None, sentence.text),), slot)
         if not span.short:
-            from qa.spans import render
-
             short, start, end = render(span.values, sentence, lang)
             span = AnswerSpan(sentence, start, end, span.values, short)
     span = AnswerSpan(span.sentence, span.start, span.end, span.values, _short(extraction, span, lang))

@@ -240,21 +240,34 @@ def _numeric_values(text: str, slot: Slot) -> list[Value]:
     return _without_overlaps(counts)
 
 
+def _segments(text: str, start: int, run: str) -> list[tuple[int, str]]:
+    """Split a run of capitalised words at titles, function words and first names.
+
+    "SpaceX CEO Elon Musk" -> "SpaceX", "Elon Musk"; "Die Vorstandschefin" -> nothing.
+    """
+    out: list[tuple[int, str]] = []
+    current: list[tuple[int, str]] = []
+    pos = start
+    for word in run.split(" "):
+        breaks = lexicon.is_function_word(word) or lexicon.is_title(word)
+        if breaks or (current and word.lower() in lexicon.FIRST_NAMES):
+            if current:
+                out.append((current[0][0], " ".join(w for _, w in current)))
+            current = [] if breaks else [(pos, word)]
+        else:
+            current.append((pos, word))
+        pos += len(word) + 1
+    if current:
+        out.append((current[0][0], " ".join(w for _, w in current)))
+    return out
+
+
 def _name_values(text: str, slot: Slot) -> list[Value]:
     out: list[Value] = []
     for m in _NAME_RUN.finditer(text):
-        words = m.group(0).split()
-        # Trim leading capitalised function words and common nouns ("Die", "Präsident").
-        start = m.start()
-        while words and (lexicon.is_function_word(words[0]) or lexicon.is_title(words[0])):
-            start += len(words[0]) + 1
-            words = words[1:]
-        if not words:
-            continue
-        name = " ".join(words)
-        kind = lexicon.name_kind(name, text, start)
-        if kind == slot.value:
-            out.append(Value(start, start + len(name), name, slot))
+        for start, name in _segments(text, m.start(), m.group(0)):
+            if lexicon.name_kind(name, text, start) == slot.value:
+                out.append(Value(start, start + len(name), name, slot))
     if slot is Slot.ORG:
         for m in _ACRONYM.finditer(text):
             if lexicon.looks_like_org_acronym(m.group(0)):
@@ -264,6 +277,44 @@ def _name_values(text: str, slot: Slot) -> list[Value]:
             Value(m.start(), m.end(), m.group(0), slot) for m in lexicon.place_mentions(text)
         )
     return _without_overlaps(out)
+
+
+# What a number counts or measures, from the words next to it (value side) and from
+# the question (asked side). Values whose class differs from the asked class are not
+# answers ("650 Megawatt" does not answer "how many employees").
+_UNIT_CLASSES: dict[str, re.Pattern[str]] = {
+    "people": re.compile(
+        r"\b(people|persons?|dead|deaths?|died|killed|victims?|injured|employees?|workers?|"
+        r"staff|residents?|inhabitants?|passengers?|visitors?|participants?|spectators?|"
+        r"menschen|personen|tote\w*|todesopfer|opfer|verletzte\w*|mitarbeite\w*|"
+        r"beschäftigte\w*|einwohner\w*|fahrgäste\w*|besucher\w*|teilnehme\w*|"
+        r"zuschauer\w*|arbeitsplätze|stellen|jobs?)\b",
+        re.IGNORECASE,
+    ),
+    "power": re.compile(r"\b(mw|gw|kw|megawatt|gigawatt|kilowatt|output|capacity|leistung)\b", re.I),
+    "energy": re.compile(r"\b(kwh|mwh|gwh|twh)\b", re.I),
+    "area": re.compile(
+        r"\b(hektar|hectares?|quadrat\w*|km²|m²|square|area|fläche|extent|ausdehnung)\b", re.I
+    ),
+    "length": re.compile(
+        r"\b(meter|metres?|meters?|kilometer|kilometres?|kilometers?|km|cm|zentimeter|high|"
+        r"deep|depth|far|rise|rose|long|length|tall|height|hoch|tief|tiefe|weit|lang|länge|"
+        r"höhe|stieg|anstieg)\b",
+        re.I,
+    ),
+    "weight": re.compile(r"\b(tonnen|tonnes?|tons?|kilogramm|kg)\b", re.I),
+    "age": re.compile(r"\b(how old|wie alt|jährige\w*|years? old|jahre alt|alter|age)\b", re.I),
+    "clock": re.compile(r"\b(uhr|o'clock|what time|um wie viel uhr)\b", re.I),
+    "speed": re.compile(r"\b(km/h|knoten|knots|speed|geschwindigkeit)\b", re.I),
+}
+
+
+def unit_class(text: str) -> str | None:
+    """What a value or a question counts or measures ("people", "power" …), if it says."""
+    for name, pattern in _UNIT_CLASSES.items():
+        if pattern.search(text):
+            return name
+    return None
 
 
 def find_values(text: str, slot: Slot) -> list[Value]:

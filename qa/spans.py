@@ -19,15 +19,16 @@ from dataclasses import dataclass
 from index.chunking import split_sentences
 from index.lexical import tokenize
 from qa import lexicon
+from qa.claims import question_roles, role_supported
 from qa.evidence import ScoredSentence
-from qa.slots import Slot, Value, find_values
+from qa.slots import Slot, Value, find_values, unit_class
 from qa.timeexpr import resolve
 
 # Sentences scoring within this margin of the best one may supply the span: the best
 # sentence by similarity is often the topic sentence, and the fact one sentence later.
-SPAN_MARGIN = 0.05
+SPAN_MARGIN = 0.08
 # How many of the best sentences are searched for a span.
-SPAN_SENTENCES = 6
+SPAN_SENTENCES = 8
 # Values this close to each other and joined by a connective are one answer.
 _JOIN_GAP = 60
 _JOINERS = re.compile(
@@ -59,6 +60,43 @@ class AnswerSpan:
         return self.sentence.text[self.start : self.end]
 
 
+_DAY_ASKED = re.compile(
+    r"\b(what|which|on which|on what) (date|day)\b|\ban welchem tag\b|\bwelches datum\b|"
+    r"\bam wievielten\b",
+    re.IGNORECASE,
+)
+_DAY_VALUE = re.compile(r"\d{1,2}\.\s?\w|\d{4}-\d{2}-\d{2}|\d{1,2}\.\d{1,2}\.|tag\b|day\b", re.I)
+
+
+def _fits(question: str, slot: Slot, value: Value, sentence: str) -> bool:
+    """Whether a value is the kind of thing asked for, beyond its slot.
+
+    * what it counts or measures must agree ("how many employees" is not "650 MW");
+    * "on which day" wants a day, not a year;
+    * a count is a whole number.
+    """
+    if slot is Slot.DATE and _DAY_ASKED.search(question):
+        return bool(_DAY_VALUE.search(value.text))
+    if slot is Slot.COUNT and re.fullmatch(r"\d+[.,]\d{1,2}", value.text.strip()):
+        return False
+    if slot in (Slot.COUNT, Slot.QUANTITY):
+        asked = unit_class(question)
+        around = sentence[value.start : value.end + 25]
+        found = unit_class(around)
+        if asked and found and asked != found:
+            return False
+    return True
+
+
+def _roles_agree(question: str, sentence: ScoredSentence) -> bool:
+    """A role the question names ("deputy head", "foreign minister") must be in the sentence."""
+    roles = [r for r in question_roles(question)]
+    if not roles:
+        return True
+    context = f"{previous_sentence(sentence)} {sentence.text}"
+    return all(role_supported(r, context) for r in roles)
+
+
 def _excluded(question: str, slot: Slot) -> Callable[[Value], bool]:
     """A test for values the question itself names: a year or a name in the question is
     not its answer ("Who is Putin's envoy?" is not answered by "Vladimir Putin")."""
@@ -70,7 +108,11 @@ def _excluded(question: str, slot: Slot) -> Callable[[Value], bool]:
             return True
         if slot.numeric:
             return False
-        return any(lexicon.fold(w) in words for w in re.findall(r"\w+", value.text) if len(w) > 2)
+        return any(
+            any(q.startswith(lexicon.fold(w)) or lexicon.fold(w).startswith(q) for q in words)
+            for w in re.findall(r"\w+", value.text)
+            if len(w) > 3
+        )
 
     return excluded
 
@@ -213,11 +255,17 @@ def locate(
     for sentence in scored[:SPAN_SENTENCES]:
         if sentence.score < floor:
             break
-        values = [v for v in find_values(sentence.text, slot) if not excluded(v)]
+        values = [
+            v
+            for v in find_values(sentence.text, slot)
+            if not excluded(v) and _fits(question, slot, v, sentence.text)
+        ]
         if not values:
             continue
-        if focus and not mentions_any(f"{previous_sentence(sentence)} {sentence.text}", focus):
+        if focus and not about(sentence, focus):
             continue  # a value about something else ("0.5 MW" of another plant)
+        if slot is Slot.PERSON and not _roles_agree(question, sentence):
+            continue  # the head, when the deputy head was asked for
         pick = min(
             range(len(values)), key=lambda i: _distance_to_terms(sentence.text, values[i], terms)
         )
@@ -263,6 +311,13 @@ def focus_names(question: str) -> list[str]:
             continue
         out.append(w.rstrip("s") if w.endswith("'s") else w)
     return out
+
+
+def about(sentence: ScoredSentence, focus: Sequence[str]) -> bool:
+    """Whether a sentence is about the question's focus names: it, the sentence before it
+    or its article's title mentions one of them."""
+    context = f"{sentence.hit.chunk.title} {previous_sentence(sentence)} {sentence.text}"
+    return mentions_any(context, focus)
 
 
 def previous_sentence(sentence: ScoredSentence) -> str:
