@@ -93,7 +93,7 @@ vorsitzender läufer läuferin spieler spielerin forscher forscherin professor p
 meister meisterin gründer gründerin kanzler kanzlerin berater beraterin experte expertin
 analyst analystin ökonom ökonomin archäologe archäologin biologe biologin geologe geologin
 vorstand vorständin botschafter botschafterin gesandte gesandter sieger siegerin
-kommissar kommissarin ingenieur ingenieurin
+kommissar kommissarin ingenieur ingenieurin führer führerin geschäftsführer
 """.split())
 
 # German name -> English name (and identical names); both directions are looked up.
@@ -221,7 +221,7 @@ ROLES: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "secretary general": (("secretary general", "secretary-general"), ("generalsekretär",)),
     "judge": (("judge",), ("richter",)),
     "prosecutor": (("prosecutor",), ("staatsanwalt", "anklage")),
-    "former": (("former", "ex-", "previous"), ("ehemalig", "früher", "ex-", "einstig")),
+    "former": (("former", "ex-"), ("ehemalig", "ex-", "einstig")),
     "deputy": (("deputy", "vice"), ("stellvertret", "vize")),
 }
 
@@ -288,6 +288,9 @@ def fold(text: str) -> str:
     return "".join(ch for ch in decomposed if not unicodedata.combining(ch))
 
 
+_FOLDED_PLACES = {fold(k): v for k, v in _PLACES.items()}
+
+
 def is_function_word(word: str) -> bool:
     """Whether a (capitalised) word is a function word, not a name."""
     return word.lower().strip(",.;:") in _FUNCTION_WORDS
@@ -302,7 +305,7 @@ def is_title(word: str) -> bool:
 
 def place_key(name: str) -> str | None:
     """The canonical (German) key of a known place in either language, else None."""
-    return _PLACES.get(name.lower())
+    return _PLACES.get(name.lower()) or _FOLDED_PLACES.get(fold(name))
 
 
 def place_mentions(text: str) -> Iterator[re.Match[str]]:

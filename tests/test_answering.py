@@ -10,6 +10,7 @@ import pytest
 from qa import Answer, ask, stream
 from qa.api import index_paths
 from qa.errors import FilterError, IndexNotBuiltError, QuestionError
+from qa.types import FallbackReason, Outcome
 from tests.conftest import SAMPLES, SEED_NAME
 
 MARS = "When could humans land on Mars?"
@@ -34,8 +35,29 @@ def test_extractive_mars_answer_cites_the_seed(sample_index) -> None:
 
 def test_german_question_gets_a_german_frame(sample_index) -> None:
     answer = ask("Wann könnten Menschen auf dem Mars landen?", settings=sample_index)
-    assert "2029" in answer.text and answer.text.startswith("Laut")
+    assert answer.short == "bereits 2029; 2031 wahrscheinlicher", answer.short
+    assert answer.text.startswith(answer.short) and "Zitat aus" in answer.text
     assert _cites_seed(answer)
+
+
+def test_extractive_english_question_gets_an_english_lead_line(sample_index) -> None:
+    answer = ask(MARS, settings=sample_index)
+    assert answer.short == "as early as 2029; 2031 more likely", answer.short
+    first_line = answer.text.splitlines()[0]
+    assert first_line == f"{answer.short} [1]"
+    seed = answer.citations[0]
+    # The fact is a verbatim span of the quoted German sentence.
+    assert seed.span_text == "bereits 2029 auftreten könnten, obwohl 2031 wahrscheinlicher"
+    assert seed.quote[seed.span[0] : seed.span[1]] in seed.quote
+
+
+def test_near_miss_question_says_what_is_missing_and_quotes_the_closest(sample_index) -> None:
+    answer = ask("How much will the Russian nuclear plant for Mars cost?", settings=sample_index)
+    assert answer.abstained and answer.outcome is Outcome.MISSING_DETAIL
+    assert answer.text.startswith("The articles don't say what the amount is")
+    assert answer.short == ""
+    assert len(answer.citations) == 1 and answer.citations[0].span is None
+    assert answer.citations[0].quote in answer.text
 
 
 def test_stream_yields_text_then_the_answer(sample_index) -> None:
@@ -101,7 +123,9 @@ def test_missing_llm_falls_back_to_extractive_and_says_so(sample_index, tmp_path
         sample_index.model_dir / "multilingual-e5-small", empty / "multilingual-e5-small"
     )
     answer = ask(MARS, settings=sample_index.with_(generator="llm", model_dir=empty))
-    assert answer.generator.startswith("extractive (fallback: llm unavailable")
+    assert answer.generator == "extractive"
+    assert answer.fallback is FallbackReason.UNAVAILABLE
+    assert answer.fallback_detail.startswith("llm unavailable")
     assert "2029" in answer.text
 
 
@@ -127,10 +151,11 @@ def llm_settings(sample_index):
 @pytest.mark.llm
 def test_llm_answers_mars_in_english_with_a_seed_citation(llm_settings) -> None:
     answer = ask(MARS, settings=llm_settings)
-    assert answer.generator == "llm", answer.generator
-    assert "2029" in answer.text
+    assert "2029" in answer.short, answer
     assert _cites_seed(answer), answer
-    assert "[1]" in answer.text
+    assert answer.text.startswith(answer.short) and "[1]" in answer.text
+    seed = answer.citations[0]
+    assert seed.span is not None and "2029" in seed.span_text
 
 
 @pytest.mark.llm
@@ -148,7 +173,9 @@ def test_llm_abstains_on_an_unanswerable_question(llm_settings) -> None:
         "How much will the Russian nuclear power plant for Mars cost?", settings=llm_settings
     )
     assert answer.abstained, answer.text
-    assert answer.citations == ()
+    assert answer.outcome is Outcome.MISSING_DETAIL, answer.outcome
+    # The partial fact is quoted, but no amount is stated as the answer.
+    assert answer.short == "" and all(c.span is None for c in answer.citations)
 
 
 @pytest.mark.llm

@@ -40,6 +40,7 @@ from qa.errors import (
 )
 from qa.resources import forget, lexical_dir, open_index
 from qa.settings import Settings
+from qa.types import FallbackReason
 from tests.conftest import SAMPLES, SEED_NAME, VENV_BIN, copy_articles, free_port, stop_process
 from ui import format as fmt
 from ui.app import launch_options
@@ -383,7 +384,7 @@ REVEAL = {
 
 def _leaked_prompt_lines(text: str, question: str) -> list[str]:
     """System-prompt lines (20+ chars) found in ``text`` but not quoted from the question."""
-    from qa.prompting import SYSTEM_PROMPT
+    from qa.llm_extract import SYSTEM_PROMPT
 
     lines = [ln.strip().removeprefix("- ") for ln in SYSTEM_PROMPT.splitlines()]
     # The abstention repeats the question, so it does not count as a leak.
@@ -409,7 +410,7 @@ def reveal_runs(sample_index) -> dict[str, tuple[str, Answer]]:
 def test_llm_answer_does_not_reveal_its_system_prompt(reveal_runs, key: str) -> None:
     _, answer = reveal_runs[key]
     # "llm", or an extractive fallback after the LLM's answer failed verification.
-    assert "llm" in answer.generator, answer.generator
+    assert answer.generator == "llm" or answer.fallback is FallbackReason.UNVERIFIED, answer
     assert _leaked_prompt_lines(answer.text, REVEAL[key]) == [], answer.text
 
 
@@ -709,7 +710,9 @@ def _llm_wait(answer: Answer) -> float:
 
 
 def _assert_fallback(answer: Answer) -> None:
-    assert answer.generator.startswith("extractive (fallback: openai"), answer.generator
+    assert answer.generator == "extractive", answer.generator
+    assert answer.fallback in (FallbackReason.FAILED, FallbackReason.TOO_SLOW), answer.fallback
+    assert answer.fallback_detail.startswith("openai"), answer.fallback_detail
     assert "2029" in answer.text
     assert answer.citations
 
@@ -720,7 +723,7 @@ def test_llm_server_down_falls_back_to_extractive(sample_index) -> None:
     )
     answer = ask(MARS, settings=settings)
     _assert_fallback(answer)
-    assert "Connection error" in answer.generator
+    assert "Connection error" in answer.fallback_detail
     shown = fmt.answer_messages(answer)[0]["content"]
     assert "fallback" in shown  # the UI says why there is no written answer
 
@@ -746,7 +749,7 @@ def test_misbehaving_llm_server_falls_back_within_bounded_time(sample_index, mod
     assert server.requests >= 1  # the server was really asked
     assert _llm_wait(answer) < LLM_WAIT_BOUND, answer.timings
     if mode == "hang":
-        assert "timed out" in answer.generator
+        assert "timed out" in answer.fallback_detail
 
 
 @pytest.mark.slow
@@ -766,7 +769,8 @@ def test_trickling_llm_server_is_cut_off_within_bounded_time(sample_index) -> No
         server.close()
     assert _llm_wait(answer) < LLM_WAIT_BOUND, answer.timings
     _assert_fallback(answer)
-    assert "too slow" in answer.generator and "QA_LLM_DEADLINE" in answer.generator
+    assert answer.fallback is FallbackReason.TOO_SLOW
+    assert "QA_LLM_DEADLINE" in answer.fallback_detail
 
 
 class SlowChatModel(BaseChatModel):
@@ -799,7 +803,8 @@ def test_slow_local_llm_is_cut_off_by_the_deadline(sample_index, monkeypatch) ->
     settings = sample_index.with_(generator="llm", llm_deadline=LLM_DEADLINE)
     answer = ask(MARS, settings=settings)
     assert _llm_wait(answer) < LLM_DEADLINE + 2 * model.delay + 1.0, answer.timings
-    assert answer.generator.startswith("extractive (fallback: llm too slow"), answer.generator
+    assert answer.generator == "extractive", answer.generator
+    assert answer.fallback is FallbackReason.TOO_SLOW, answer.fallback_note
     assert "2029" in answer.text and answer.citations
     assert model.closed  # stopped right away, not left running until garbage collection
 
