@@ -20,7 +20,6 @@ from qa.retrieval import RetrievalParams
 from qa.settings import Settings
 
 
-
 def index_dataset(dataset: Dataset, settings: Settings) -> None:
     """Index the dataset's corpus into ``settings.data_dir`` (idempotent)."""
     if dataset.corpus_paths:

@@ -121,7 +121,9 @@ def prepare(
     flt = parse_filters(filters)
     standalone = _standalone(q, tuple(history), chat_model)
     lang = detect_language(q)
-    return Prepared(q, standalone, lang if lang != "unknown" else "en", question_slot(standalone), flt)
+    return Prepared(
+        q, standalone, lang if lang != "unknown" else "en", question_slot(standalone), flt
+    )
 
 
 # ------------------------------------------------------------------------ step 2
@@ -311,7 +313,11 @@ def _choose_generator(settings: Settings) -> tuple[Generator, FallbackReason | N
     if settings.generator == "extractive":
         return ExtractiveGenerator(), None, ""
     try:
-        return ChatGenerator(_chat_model(settings, settings.generator), settings.generator), None, ""
+        return (
+            ChatGenerator(_chat_model(settings, settings.generator), settings.generator),
+            None,
+            "",
+        )
     except (ModelNotInstalledError, GeneratorUnavailableError, ImportError, ValueError) as exc:
         log.warning("falling back to extractive answers: %s", exc)
         detail = f"{settings.generator} unavailable: {exc}"

@@ -27,9 +27,7 @@ from qa.language import detect_language
 from qa.slots import numbers_in
 
 _WORD = re.compile(r"[\w'’\-]+", re.UNICODE)
-_CAP_RUN = re.compile(
-    r"[A-ZÄÖÜ][\w'’\-]*(?:\s(?:(?:von|van|de|der|al|bin)\s)?[A-ZÄÖÜ][\w'’\-]*)*"
-)
+_CAP_RUN = re.compile(r"[A-ZÄÖÜ][\w'’\-]*(?:\s(?:(?:von|van|de|der|al|bin)\s)?[A-ZÄÖÜ][\w'’\-]*)*")
 
 # English demonyms -> German word stems that express the same place.
 _DEMONYMS: dict[str, tuple[str, ...]] = {

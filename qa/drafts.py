@@ -85,7 +85,9 @@ def _quote_line(finding: Finding, marker: int, lang: str, lead: bool) -> str:
     if lang == "de":
         frame = f"Laut „{c.title}“ ({when})" if lead else f"Zitat aus „{c.title}“ ({when})"
     else:
-        frame = f'According to "{c.title}" ({when})' if lead else f'Quoted from "{c.title}" ({when})'
+        frame = (
+            f'According to "{c.title}" ({when})' if lead else f'Quoted from "{c.title}" ({when})'
+        )
     return f"{frame}: „{finding.sentence.text}“{note} [{marker}]"
 
 
@@ -123,7 +125,9 @@ def _lead(findings: Sequence[Finding], lang: str) -> str:
         new_day = f"{first.sentence.hit.chunk.published:%Y-%m-%d}"
         old_day = f"{older.sentence.hit.chunk.published:%Y-%m-%d}"
         if lang == "de":
-            lead += f" (Stand {new_day}; ein älterer Artikel vom {old_day} nannte {older.short} [2])"
+            lead += (
+                f" (Stand {new_day}; ein älterer Artikel vom {old_day} nannte {older.short} [2])"
+            )
         else:
             lead += f" (as of {new_day}; an older article of {old_day} said {older.short} [2])"
     return lead
@@ -156,8 +160,10 @@ def render(draft: Draft, question: str, lang: str) -> tuple[str, str, tuple[Cita
         # No typed fact to lead with: the quoted sentence is the answer.
         lines = [_quote_line(f, i + 1, lang, lead=True) for i, f in enumerate(findings)]
         if len(findings) > 1:
-            lines[1] = lines[1].replace("According to", "An older article,", 1).replace(
-                "Laut", "Ein älterer Artikel,", 1
+            lines[1] = (
+                lines[1]
+                .replace("According to", "An older article,", 1)
+                .replace("Laut", "Ein älterer Artikel,", 1)
             )
         return "\n".join(lines), findings[0].short, citations
     lines = [_lead(findings, lang)]

@@ -70,9 +70,7 @@ def with_update(
     other = locate(question, slot, others, lang) if others else None
     if other is None or lexicon.fold(other.short) == lexicon.fold(lead.short):
         return (finding(lead),)
-    pair = sorted(
-        (lead, other), key=lambda s: s.sentence.hit.chunk.published, reverse=True
-    )
+    pair = sorted((lead, other), key=lambda s: s.sentence.hit.chunk.published, reverse=True)
     return tuple(finding(s) for s in pair)
 
 

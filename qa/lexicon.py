@@ -340,9 +340,7 @@ def name_kind(name: str, text: str, start: int) -> str:
     """
     words = name.split()
     lowered = [w.lower().strip(",.;:") for w in words]
-    if any(w in _ORG_CUES for w in lowered) or any(
-        w.split("-")[-1] in _ORG_CUES for w in lowered
-    ):
+    if any(w in _ORG_CUES for w in lowered) or any(w.split("-")[-1] in _ORG_CUES for w in lowered):
         return "org"
     if place_key(name) or (len(words) == 1 and place_key(words[0])):
         return "place"

@@ -236,7 +236,9 @@ def draft_from_reply(
             # slot in the same sentence, else the articles do not give it.
             located = locate(question, slot, [sentence], lang)
             if located is None:
-                return Draft(Outcome.MISSING_DETAIL, (Finding(sentence, None, sentence.text),), slot)
+                return Draft(
+                    Outcome.MISSING_DETAIL, (Finding(sentence, None, sentence.text),), slot
+                )
             span = located
         else:
             span = AnswerSpan(sentence, where[0], where[1], values, "")
@@ -246,5 +248,7 @@ def draft_from_reply(
         if not span.short:
             short, start, end = render(span.values, sentence, lang)
             span = AnswerSpan(sentence, start, end, span.values, short)
-    span = AnswerSpan(span.sentence, span.start, span.end, span.values, _short(extraction, span, lang))
+    span = AnswerSpan(
+        span.sentence, span.start, span.end, span.values, _short(extraction, span, lang)
+    )
     return Draft(Outcome.ANSWERED, with_update(span, question, slot, scored, lang), slot)

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from index.models import Article, Chunk, RetrievedChunk
-from qa.types import Answer, Citation
+from qa.types import Answer, Citation, FallbackReason
 from ui import format as fmt
 
 XSS = "<img src=x onerror=alert(1)>"
@@ -169,9 +169,22 @@ def test_abstention_is_readable_without_sources() -> None:
 
 
 def test_fallback_generator_is_mentioned() -> None:
-    gen = "extractive (fallback: llm unavailable: no model)"
-    body = fmt.answer_messages(answer(generator=gen))[0]["content"]
-    assert "fallback: llm unavailable" in body
+    fallen = answer(
+        fallback=FallbackReason.UNAVAILABLE, fallback_detail="llm unavailable: no model"
+    )
+    body = fmt.answer_messages(fallen)[0]["content"]
+    assert "fallback: unavailable" in body and "llm unavailable: no model" in body
+    assert "fallback" not in fmt.answer_messages(answer())[0]["content"]
+
+
+def test_the_answer_span_is_highlighted_inside_its_quote() -> None:
+    quote = "Landungen könnten bereits 2029 auftreten, obwohl 2031 wahrscheinlicher war."
+    start = quote.index("bereits")
+    end = quote.index(" war")
+    cited = citation(quote=quote, span=(start, end))
+    sources = fmt.format_sources(answer(citations=(cited,)), prefix="a1")
+    assert "<mark>bereits 2029 auftreten, obwohl 2031 wahrscheinlicher</mark> war." in sources
+    assert "Landungen könnten <mark>" in sources
 
 
 def test_answer_text_from_generator_is_escaped() -> None:

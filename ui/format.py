@@ -173,31 +173,59 @@ def _find_quote(haystack: str, quote: str) -> tuple[int, int] | None:
     return match.span() if match else None
 
 
-def format_excerpt(chunk_text: str | None, quote: str) -> str:
-    """A short excerpt of the chunk with the quote highlighted, as escaped Markdown.
+def _highlight(quote: str, span: tuple[int, int] | None) -> str:
+    """The quote, escaped, with its answer span (or, without one, all of it) in <mark>."""
+    if span is None or not 0 <= span[0] < span[1] <= len(quote):
+        return f"<mark>{escape_text(quote)}</mark>" if quote else ""
+    before, fact, after = quote[: span[0]], quote[span[0] : span[1]], quote[span[1] :]
+
+    def part(text: str) -> str:
+        # escape_text drops leading spaces (indented Markdown is code); keep the edges.
+        lead = " " if text[:1].isspace() else ""
+        trail = " " if text[-1:].isspace() and text.strip() else ""
+        return lead + escape_text(text.strip()) + trail if text.strip() else lead
+
+    # <mark> rather than **…**: emphasis delimiters next to punctuation may not close.
+    return f"{part(before)}<mark>{escape_text(fact)}</mark>{part(after)}"
+
+
+def format_excerpt(chunk_text: str | None, quote: str, span: tuple[int, int] | None = None) -> str:
+    """A short excerpt of the chunk with the quote in it, as escaped Markdown.
 
     Args:
         chunk_text: Full text of the chunk the quote comes from, if known.
-        quote: The supporting sentence(s).
+        quote: The supporting sentence.
+        span: Offsets of the answer's fact inside ``quote``; that part is highlighted
+            (without a span, the whole quote is).
 
     Returns:
-        ``… context <mark>quote</mark> context …``; only the quote when it cannot be
-        located in the chunk.
+        ``… context quote-with-<mark>fact</mark> context …``; only the quote when it
+        cannot be located in the chunk.
     """
     # One line: the excerpt sits in a block quote, and paragraph breaks add nothing here.
-    quote = " ".join(quote.split())
+    if span is not None:
+        # Offsets refer to the quote as given; keep them valid while squashing spaces.
+        head, fact, tail = quote[: span[0]], quote[span[0] : span[1]], quote[span[1] :]
+        head, fact, tail = (" ".join(p.split()) for p in (head, fact, tail))
+        head = head + " " if head and quote[span[0] - 1 : span[0]].isspace() else head
+        tail = " " + tail if tail and quote[span[1] : span[1] + 1].isspace() else tail
+        quote = head + fact + tail
+        span = (len(head), len(head) + len(fact))
+    else:
+        quote = " ".join(quote.split())
     chunk_text = " ".join(chunk_text.split()) if chunk_text is not None else None
-    span = _find_quote(chunk_text or "", quote)
-    if chunk_text is None or span is None:
-        return f"<mark>{escape_text(quote)}</mark>" if quote else ""
-    start, end = span
+    where = _find_quote(chunk_text or "", quote)
+    if chunk_text is None or where is None:
+        return _highlight(quote, span)
+    start, end = where
     before, cut_before = _shorten(chunk_text[:start].rstrip(), _EXCERPT_CONTEXT, from_end=True)
     after, cut_after = _shorten(chunk_text[end:].lstrip(), _EXCERPT_CONTEXT, from_end=False)
     parts = []
     if before:
         parts.append(("… " if cut_before else "") + escape_text(before))
-    # <mark> rather than **…**: emphasis delimiters next to punctuation may not close.
-    parts.append(f"<mark>{escape_text(chunk_text[start:end])}</mark>")
+    parts.append(
+        _highlight(chunk_text[start:end], span if chunk_text[start:end] == quote else None)
+    )
     if after:
         parts.append(escape_text(after) + (" …" if cut_after else ""))
     # Joined with spaces: the cuts above removed the whitespace around the quote.
@@ -223,7 +251,7 @@ def format_sources(answer: Answer, *, prefix: str) -> str:
             f"**\\[{citation.marker}\\] {escape_text(citation.title)}** — "
             f"{format_date(citation.published)} · *{escape_text(citation.source)}*"
         )
-        excerpt = format_excerpt(chunk_texts.get(citation.chunk_id), citation.quote)
+        excerpt = format_excerpt(chunk_texts.get(citation.chunk_id), citation.quote, citation.span)
         entries.append(f"{header}\n\n> {excerpt}" if excerpt else header)
     return "\n\n".join(entries)
 
@@ -253,9 +281,9 @@ def answer_messages(answer: Answer, *, prefix: str = "a1") -> list[dict[str, Any
     if answer.abstained and not text:
         text = ABSTAIN_TEXT
     body = format_answer_text(text, answer.citations, prefix=prefix)
-    if "fallback" in answer.generator:
+    if answer.fallback is not None:
         # The user asked for the LLM; say why they got extracted sentences instead.
-        body += f"\n\n*{escape_text(answer.generator)}*"
+        body += f"\n\n*{escape_text(answer.fallback_note)}*"
     messages: list[dict[str, Any]] = [{"role": "assistant", "content": body}]
     if answer.citations:
         metadata: dict[str, Any] = {"title": SOURCES_TITLE, "log": answer.generator}
