@@ -654,6 +654,7 @@ class EvalRecord:
             total_s: Seconds for the whole answer.
             generator: Which generator answered.
             error: Error message, if answering failed.
+            short: The answer's lead fact.
 
         Returns:
             The record.

@@ -97,8 +97,10 @@ def _scales(text: str) -> set[str]:
 
 
 def _months(text: str, *, compounds: bool = False) -> set[str]:
-    """Months and weekdays named in ``text`` (English names); with ``compounds`` also
-    inside German compounds ("Montagabend", "Märzdaten")."""
+    """Months and weekdays named in ``text``, as English names.
+
+    With ``compounds`` also inside German compounds ("Montagabend", "Märzdaten").
+    """
     words = set(_WORD.findall(text.lower()))
     lowered = text.lower()
     out: set[str] = set()

@@ -297,8 +297,7 @@ def is_function_word(word: str) -> bool:
 
 
 def is_title(word: str) -> bool:
-    """Whether a word is a title or role that precedes a name ("Präsident", "CEO",
-    "Vorstandschefin", "Dr.")."""
+    """Whether a word is a title or role before a name ("CEO", "Vorstandschefin", "Dr.")."""
     low = word.lower().strip(",.;:")
     return low in _TITLES or (len(low) > 6 and low.endswith(_TITLE_SUFFIXES))
 

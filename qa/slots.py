@@ -54,7 +54,10 @@ _NUMERIC_SLOTS = frozenset(
 # news agency", "wer") decide first; head nouns ("what is the cost", "wie hoch ist die
 # Quote") decide only when the question word itself is neutral ("what", "wie hoch").
 _Q = re.IGNORECASE
-_UNITS_OF_TIME = r"(years?|months?|weeks?|days?|hours?|minutes?|decades?|jahre\w*|monate\w*|wochen|tage\w*|stunden|minuten|jahrzehnte\w*)"
+_UNITS_OF_TIME = (
+    r"(years?|months?|weeks?|days?|hours?|minutes?|decades?|jahre\w*|monate\w*|wochen|"
+    r"tage\w*|stunden|minuten|jahrzehnte\w*)"
+)
 _ORG_NOUNS = (
     r"(company|companies|agency|organi[sz]ation|party|institute|bank|firm|group|team|club|"
     r"authority|ministry|broadcaster|newspaper|airline|carrier|operator|university|"
@@ -72,40 +75,64 @@ _PERSON_NOUNS = (
     r"candidate|runner|politiker\w*|minister\w*|spieler\w*|athlet\w*|forscher\w*|"
     r"trainer\w*|kandidat\w*|mann|frau|läufer\w*)"
 )
-_DATE_NOUNS = r"(year|date|day|month|evening|morning|night|weekday|week|season|jahr|datum|tag|monat|abend|morgen|nacht|wochentag)"
+_DATE_NOUNS = (
+    r"(year|date|day|month|evening|morning|night|weekday|week|season|jahr|datum|tag|"
+    r"monat|abend|morgen|nacht|wochentag)"
+)
 _INTERROGATIVES: tuple[tuple[Slot, re.Pattern[str]], ...] = (
     (
         Slot.OTHER,
         re.compile(
-            r"^\W*(why|warum|weshalb|wieso|how did|how does|how do|how is|how was|wie (hat|haben|hatte|ist|war|wird|wurde|beschrieb|begründet\w*))\b|\b(what|which|welche\w*) (reasons?|gründe?|grund)\b",
+            (
+                r"^\W*(why|warum|weshalb|wieso|how did|how does|how do|how is|how was|wie (hat|"
+                r"haben|hatte|ist|war|wird|wurde|beschrieb|begründet\w*))\b|\b(what|which|"
+                r"welche\w*) (reasons?|gründe?|grund)\b"
+            ),
             _Q,
         ),
     ),
     (
         Slot.DURATION,
         re.compile(
-            rf"\bhow long (did|does|do|will|would|has|have|had|is|was)\b|\bwie lange\b|\b(how many|wie ?viele|um wie ?viele) {_UNITS_OF_TIME}\b",
+            (
+                rf"\bhow long (did|does|do|will|would|has|have|had|is|was)\b|\bwie lange\b|"
+                rf"\b(how many|wie ?viele|um wie ?viele) {_UNITS_OF_TIME}\b"
+            ),
             _Q,
         ),
     ),
     (
         Slot.PERCENT,
         re.compile(
-            r"\b(what|which) (percentage|share|proportion)\b|\bhow many percent|\bby how much percent|\bwie ?viele? prozent|\bum wie ?viel prozent|\bwelchen anteil",
+            (
+                r"\b(what|which) (percentage|share|proportion)\b|\bhow many percent|"
+                r"\bby how much percent|\bwie ?viele? prozent|\bum wie ?viel prozent|"
+                r"\bwelchen anteil"
+            ),
             _Q,
         ),
     ),
     (
         Slot.MONEY,
         re.compile(
-            r"\bhow much (money|did|does|do|will|would|is|was|are|were|has|have|had)\b.*\b(cost|costs|pay|paid|spend|spent|invest\w*|earn\w*|worth|fee|price)\b|\bhow much money\b|\bwas kost|\bwie teuer\b|\bwie ?viel (geld|kostet|kosten|zahlt\w*|verdien\w*|investier\w*)",
+            (
+                r"\bhow much (money|did|does|do|will|would|is|was|are|were|has|have|"
+                r"had)\b.*\b(cost|costs|pay|paid|spend|spent|invest\w*|earn\w*|worth|fee|price)\b|"
+                r"\bhow much money\b|\bwas kost|\bwie teuer\b|\bwie ?viel (geld|kostet|kosten|"
+                r"zahlt\w*|verdien\w*|investier\w*)"
+            ),
             _Q,
         ),
     ),
     (
         Slot.DATE,
         re.compile(
-            rf"\bwhen\b|\b(what|which|on which|in which|in what) {_DATE_NOUNS}\b|\bsince when\b|\buntil when\b|\bby when\b|\bwann\b|\b(in|an|seit|bis zu|ab) welche[mnrs]? {_DATE_NOUNS}\b|\bwelches datum\b|\bab wann\b|\bseit wann\b|\bbis wann\b",
+            (
+                rf"\bwhen\b|\b(what|which|on which|in which|in what) {_DATE_NOUNS}\b|"
+                rf"\bsince when\b|\buntil when\b|\bby when\b|\bwann\b|\b(in|an|seit|bis zu|"
+                rf"ab) welche[mnrs]? {_DATE_NOUNS}\b|\bwelches datum\b|\bab wann\b|\bseit wann\b|"
+                rf"\bbis wann\b"
+            ),
             _Q,
         ),
     ),
@@ -116,21 +143,31 @@ _INTERROGATIVES: tuple[tuple[Slot, re.Pattern[str]], ...] = (
     (
         Slot.ORG,
         re.compile(
-            rf"\b(which|what|by which|from which) (\w+ )?{_ORG_NOUNS}\b|\b(von |bei |für )?welche[mnrs]? (\w+ )?{_ORG_NOUNS}\b",
+            (
+                rf"\b(which|what|by which|from which) (\w+ )?{_ORG_NOUNS}\b|\b(von |bei |"
+                rf"für )?welche[mnrs]? (\w+ )?{_ORG_NOUNS}\b"
+            ),
             _Q,
         ),
     ),
     (
         Slot.PLACE,
         re.compile(
-            rf"\bwhere\b|\b(which|what|in which|in what) (\w+ )?{_PLACE_NOUNS}\b|\bwo\b|\bwohin\b|\bwoher\b|\b(in |aus |nach )?welche[mnrs]? (\w+ )?{_PLACE_NOUNS}\b",
+            (
+                rf"\bwhere\b|\b(which|what|in which|in what) (\w+ )?{_PLACE_NOUNS}\b|\bwo\b|"
+                rf"\bwohin\b|\bwoher\b|\b(in |aus |nach )?welche[mnrs]? (\w+ )?{_PLACE_NOUNS}\b"
+            ),
             _Q,
         ),
     ),
     (
         Slot.PERSON,
         re.compile(
-            rf"\bwho\b|\bwhom\b|\bwhose\b|\b(which|what) {_PERSON_NOUNS}\b|\bwer\b|\bwem\b|\bwen\b|\bwessen\b|\bwelche[mnrs]? {_PERSON_NOUNS}\b|\bname of the (person|man|woman|ceo|president|minister|head|chief|leader)\b",
+            (
+                rf"\bwho\b|\bwhom\b|\bwhose\b|\b(which|what) {_PERSON_NOUNS}\b|\bwer\b|\bwem\b|"
+                rf"\bwen\b|\bwessen\b|\bwelche[mnrs]? {_PERSON_NOUNS}\b|\bname of the (person|man|"
+                rf"woman|ceo|president|minister|head|chief|leader)\b"
+            ),
             _Q,
         ),
     ),
@@ -139,21 +176,36 @@ _HEAD_NOUNS: tuple[tuple[Slot, re.Pattern[str]], ...] = (
     (
         Slot.PERCENT,
         re.compile(
-            r"\b(rate|percentage|share|quote|anteil|prozentsatz|\w*quote|\w*rate|\w*zins\w*)\b|\binterest\b",
+            (
+                r"\b(rate|percentage|share|quote|anteil|prozentsatz|\w*quote|\w*rate|"
+                r"\w*zins\w*)\b|\binterest\b"
+            ),
             _Q,
         ),
     ),
     (
         Slot.MONEY,
         re.compile(
-            r"\b(cost|costs|price|budget|revenue|profit|loss|turnover|salary|fee|fine|damage|investment|worth|value|sales|compensation|transfer|kosten|preis|budget|umsatz|gewinn|verlust|schaden|investition\w*|gehalt|strafe|summe|betrag|wert|mehrkosten|ablöse\w*|fördermittel|förderung)\b",
+            (
+                r"\b(cost|costs|price|budget|revenue|profit|loss|turnover|salary|fee|fine|damage|"
+                r"investment|worth|value|sales|compensation|transfer|kosten|preis|budget|umsatz|"
+                r"gewinn|verlust|schaden|investition\w*|gehalt|strafe|summe|betrag|wert|"
+                r"mehrkosten|ablöse\w*|fördermittel|förderung)\b"
+            ),
             _Q,
         ),
     ),
     (
         Slot.QUANTITY,
         re.compile(
-            r"\bhow (high|tall|deep|far|big|large|heavy|fast|strong|long|wide|much)\b|\b(output|capacity|length|area|height|depth|distance|speed|magnitude|size|weight|temperature|population|volume|leistung|kapazität|länge|fläche|höhe|tiefe|entfernung|geschwindigkeit|stärke|größe|gewicht|temperatur|einwohner\w*|menge|volumen)\b|\bwie (hoch|tief|weit|groß|gross|schwer|schnell|stark|lang|breit|viel)\b",
+            (
+                r"\bhow (high|tall|deep|far|big|large|heavy|fast|strong|long|wide|much)\b|"
+                r"\b(output|capacity|length|area|height|depth|distance|speed|magnitude|size|"
+                r"weight|temperature|population|volume|leistung|kapazität|länge|fläche|höhe|tiefe|"
+                r"entfernung|geschwindigkeit|stärke|größe|gewicht|temperatur|einwohner\w*|menge|"
+                r"volumen)\b|\bwie (hoch|tief|weit|groß|gross|schwer|schnell|stark|lang|breit|"
+                r"viel)\b"
+            ),
             _Q,
         ),
     ),

@@ -98,8 +98,11 @@ def _roles_agree(question: str, sentence: ScoredSentence) -> bool:
 
 
 def _excluded(question: str, slot: Slot) -> Callable[[Value], bool]:
-    """A test for values the question itself names: a year or a name in the question is
-    not its answer ("Who is Putin's envoy?" is not answered by "Vladimir Putin")."""
+    """A test for values the question itself names.
+
+    A year or a name in the question is not its answer ("Who is Putin's envoy?" is not
+    answered by "Vladimir Putin").
+    """
     named = {lexicon.fold(v.text) for v in find_values(question, slot)}
     words = {lexicon.fold(w) for w in re.findall(r"\w+", re.sub(r"['’]s\b", "", question))}
 
@@ -192,7 +195,7 @@ _EN_WORDS = {
 
 
 def to_english(text: str) -> str:
-    """Render a German number/date value in English ("2,5 Millionen Euro" -> "2.5 million euros")."""
+    """A German number/date value in English ("2,5 Millionen Euro" -> "2.5 million euros")."""
     out = re.sub(r"(?<=\d),(?=\d)", ".", text)
     out = re.sub(r"(?<=\d)\.(?=\d{3}\b)", ",", out)
     for de, en in lexicon.MONTHS.items():
@@ -281,13 +284,15 @@ _NOT_FOCUS = frozenset(
     {"what", "when", "who", "where", "which", "how", "why", "was", "wann", "wer", "wo", "wie",
      "welche", "welcher", "welches", "welchen", "welchem", "warum", "wieviel", "and", "und",
      "according", "laut", "is", "are", "did", "does", "do", "has", "have", "will", "in", "for",
-     "the", "a", "an", "auf", "im", "an", "bei", "nach", "seit", "bis", "von", "zu"}
+     "the", "a", "an", "auf", "im", "bei", "nach", "seit", "bis", "von", "zu"}
 )  # fmt: skip
 
 
 def focus_names(question: str) -> list[str]:
-    """Distinctive names the question is about ("Zeus", "Nordlicht"): capitalised words
-    that are not question words, roles, months or, in German, ordinary nouns.
+    """Distinctive names the question is about ("Zeus", "Nordlicht").
+
+    Capitalised words that are not question words, roles, months or, in German,
+    ordinary nouns.
 
     A German question capitalises every noun, so only words that are typed names
     (first names, places, acronyms, CamelCase brands) or that are unusual as nouns
@@ -314,8 +319,10 @@ def focus_names(question: str) -> list[str]:
 
 
 def about(sentence: ScoredSentence, focus: Sequence[str]) -> bool:
-    """Whether a sentence is about the question's focus names: it, the sentence before it
-    or its article's title mentions one of them."""
+    """Whether a sentence is about the question's focus names.
+
+    True when it, the sentence before it or its article's title mentions one of them.
+    """
     context = f"{sentence.hit.chunk.title} {previous_sentence(sentence)} {sentence.text}"
     return mentions_any(context, focus)
 
