@@ -194,7 +194,7 @@ def clean_text(text: str) -> str:
 _GERMAN_DATE_RE = re.compile(
     r"^(\d{1,2})\.(\d{1,2})\.(\d{4})(?:[ T,]+(\d{1,2}):(\d{2})(?::(\d{2}))?)?$", re.ASCII
 )
-_EPOCH_RE = re.compile(r"^-?\d{1,12}(?:\.\d+)?$", re.ASCII)
+_EPOCH_RE = re.compile(r"^-?\d{1,16}(?:\.\d+)?$", re.ASCII)
 DATE_HINT = "use ISO 8601, epoch seconds or DD.MM.YYYY"
 
 
@@ -319,11 +319,15 @@ class _TextExtractor(HTMLParser):
     def __init__(self) -> None:
         super().__init__(convert_charrefs=True)
         self.parts: list[str] = []
+        self.captions: list[str] = []
         self._skip = 0
+        self._caption: list[str] | None = None
 
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
         if tag in _SKIP_TAGS:
             self._skip += 1
+        elif tag == "figcaption":
+            self._caption = []
         elif tag in _BLOCK_TAGS:
             self.parts.append("\n")
 
@@ -334,12 +338,17 @@ class _TextExtractor(HTMLParser):
     def handle_endtag(self, tag: str) -> None:
         if tag in _SKIP_TAGS:
             self._skip = max(0, self._skip - 1)
+        elif tag == "figcaption" and self._caption is not None:
+            self.captions.append(" ".join("".join(self._caption).split()))
+            self._caption = None
         elif tag in _BLOCK_TAGS:
             self.parts.append("\n")
 
     def handle_data(self, data: str) -> None:
-        if not self._skip:
-            self.parts.append(data)
+        if self._skip:
+            return
+        # Image captions are the article's caption, not body text.
+        (self._caption if self._caption is not None else self.parts).append(data)
 
 
 def looks_like_html(text: str) -> bool:
@@ -347,12 +356,22 @@ def looks_like_html(text: str) -> bool:
     return bool(_TAG_RE.search(text))
 
 
-def html_paragraphs(fragment: str) -> tuple[str, ...]:
-    """The paragraphs of an HTML fragment: tags stripped, entities decoded, one per block."""
+def html_text(fragment: str) -> tuple[str, tuple[str, ...]]:
+    """The first image caption and the paragraphs of an HTML fragment.
+
+    Tags are stripped, entities decoded, scripts and styles dropped; every block
+    element (``<p>``, ``<br>``, ``<li>``, ...) starts a paragraph.
+    """
     parser = _TextExtractor()
     parser.feed(fragment)
     parser.close()
-    return text_paragraphs("".join(parser.parts))
+    caption = next((c for c in parser.captions if c), "")
+    return caption, text_paragraphs("".join(parser.parts))
+
+
+def html_paragraphs(fragment: str) -> tuple[str, ...]:
+    """The paragraphs of an HTML fragment (see :func:`html_text`); captions are dropped."""
+    return html_text(fragment)[1]
 
 
 def text_paragraphs(text: str) -> tuple[str, ...]:

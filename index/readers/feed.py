@@ -16,9 +16,9 @@ from index.readers.base import (
     ReaderOptions,
     ReadItem,
     ReadResult,
-    body_paragraphs,
     failure,
     html_paragraphs,
+    html_text,
     looks_like_html,
     make_article,
     read_limited,
@@ -56,24 +56,22 @@ def _entry_date(entry: Any) -> datetime | None:
     return None
 
 
-def _entry_body(entry: Any) -> tuple[str, ...]:
-    """Paragraphs of the fullest text an item has: content, else summary."""
+def _entry_body(entry: Any) -> tuple[str, tuple[str, ...]]:
+    """Caption and paragraphs of the fullest text an item has: content, else summary."""
     candidates: list[tuple[str, str]] = []
     for content in entry.get("content") or ():
         candidates.append((content.get("type", ""), content.get("value", "") or ""))
     if entry.get("summary"):
         detail = entry.get("summary_detail") or {}
         candidates.append((detail.get("type", "text/html"), entry.get("summary") or ""))
-    best: tuple[str, ...] = ()
+    best: tuple[str, tuple[str, ...]] = ("", ())
     for kind, value in candidates:
-        if "html" in kind:
-            paragraphs = html_paragraphs(value)
-        elif kind == "text/plain":
-            paragraphs = text_paragraphs(value)
+        if "html" in kind or (kind != "text/plain" and looks_like_html(value)):
+            caption, paragraphs = html_text(value)
         else:
-            paragraphs = body_paragraphs(value)
-        if sum(map(len, paragraphs)) > sum(map(len, best)):
-            best = paragraphs
+            caption, paragraphs = "", text_paragraphs(value)
+        if sum(map(len, paragraphs)) > sum(map(len, best[1])):
+            best = (caption, paragraphs)
     return best
 
 
@@ -120,11 +118,13 @@ class FeedReader:
                 title = str(entry.get("title") or "")
                 if looks_like_html(title):  # Atom titles may be type="html"
                     title = " ".join(html_paragraphs(title))
+                caption, paragraphs = _entry_body(entry)
                 article = make_article(
                     title=title,
                     published=published,
                     source=source,
-                    paragraphs=_entry_body(entry),
+                    paragraphs=paragraphs,
+                    caption=caption,
                     path=path,
                     now=now,
                 )

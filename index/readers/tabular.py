@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import csv
 import json
+import re
 from collections.abc import Callable, Mapping
 from datetime import datetime
 from pathlib import Path
@@ -35,6 +36,9 @@ from index.readers.base import (
 )
 
 _DELIMITERS = ",;\t|"
+# Bytes that are not UTF-8 are decoded to lone surrogates ("surrogateescape"), so one
+# bad cell fails its row instead of ending the file where the decoder stopped.
+_BAD_BYTES_RE = re.compile(r"[\udc80-\udcff]")
 _SNIFF_CHARS = 64_000
 
 Lookup = Callable[[str], Any]
@@ -104,6 +108,17 @@ def _row_article(
         path=path,
         now=now,
     )
+
+
+def _utf8_reason(char: str, offset: int) -> str:
+    byte = ord(char) - 0xDC00
+    return f"invalid UTF-8 (byte 0x{byte:02x} at character {offset + 1}); exports must be UTF-8"
+
+
+def _check_utf8(column: str, value: str) -> None:
+    bad = _BAD_BYTES_RE.search(value)
+    if bad:
+        raise ItemError(None, f"column {column!r}: {_utf8_reason(bad.group(), bad.start())}")
 
 
 def _required_fields(options: ReaderOptions) -> list[str]:
@@ -179,7 +194,7 @@ class CsvReader:
         row_no = 0
         try:
             # utf-8-sig drops a BOM; newline="" lets quoted fields hold line breaks.
-            with path.open(encoding="utf-8-sig", errors="strict", newline="") as fh:
+            with path.open(encoding="utf-8-sig", errors="surrogateescape", newline="") as fh:
                 sample = fh.read(_SNIFF_CHARS)
                 if not sample.strip():
                     return ReadResult(failures=(ParseFailure(path, "file is empty"),))
@@ -201,7 +216,9 @@ class CsvReader:
 
                     def lookup(key: str, row: list[str] = row) -> str:
                         index = columns[key]
-                        return row[index] if index < len(row) else ""
+                        value = row[index] if index < len(row) else ""
+                        _check_utf8(key, value)
+                        return value
 
                     try:
                         article = _row_article(lookup, path, options, now, fallback)
@@ -209,14 +226,6 @@ class CsvReader:
                         failures.append(failure(path, where, str(exc)))
                         continue
                     items.append(ReadItem(article, where))
-        except UnicodeDecodeError as exc:
-            failures.append(
-                ParseFailure(
-                    path,
-                    f"invalid UTF-8 after row {row_no} ({exc.reason}); exports must be UTF-8, "
-                    "the rest of the file was not read",
-                )
-            )
         except csv.Error as exc:
             failures.append(
                 ParseFailure(
@@ -275,48 +284,43 @@ class JsonlReader:
         items: list[ReadItem] = []
         failures: list[ParseFailure] = []
         fallback = _fallback_source(path, options)
-        number = 0
-        try:
-            with path.open(encoding="utf-8-sig", errors="strict") as fh:
-                for number, line in enumerate(fh, start=1):
-                    if not line.strip():
-                        continue
-                    where = f"line {number}"
-                    try:
-                        obj = json.loads(line)
-                    except (json.JSONDecodeError, RecursionError) as exc:
-                        reason = getattr(exc, "msg", "nested too deeply")
-                        column = getattr(exc, "colno", None)
-                        at = f" at column {column}" if column else ""
-                        failures.append(failure(path, where, f"not valid JSON ({reason}{at})"))
-                        continue
-                    if not isinstance(obj, dict):
-                        kind = type(obj).__name__
-                        failures.append(failure(path, where, f"expected a JSON object, got {kind}"))
-                        continue
-                    try:
-                        for name in _required_fields(options):
-                            try:
-                                _dotted(obj, options.column(name))
-                            except KeyError:
-                                raise ItemError(
-                                    name, f"key {options.column(name)!r} is missing"
-                                ) from None
-                        article = _row_article(
-                            lambda key, obj=obj: _dotted(obj, key), path, options, now, fallback
-                        )
-                    except ItemError as exc:
-                        failures.append(failure(path, where, str(exc)))
-                        continue
-                    items.append(ReadItem(article, where))
-        except UnicodeDecodeError as exc:
-            failures.append(
-                ParseFailure(
-                    path,
-                    f"invalid UTF-8 after line {number} ({exc.reason}); exports must be UTF-8, "
-                    "the rest of the file was not read",
-                )
-            )
+        with path.open(encoding="utf-8-sig", errors="surrogateescape") as fh:
+            for number, line in enumerate(fh, start=1):
+                if not line.strip():
+                    continue
+                where = f"line {number}"
+                bad = _BAD_BYTES_RE.search(line)
+                if bad:
+                    reason = _utf8_reason(bad.group(), bad.start())
+                    failures.append(failure(path, where, reason))
+                    continue
+                try:
+                    obj = json.loads(line)
+                except (json.JSONDecodeError, RecursionError) as exc:
+                    reason = str(getattr(exc, "msg", "nested too deeply")).removesuffix(" at")
+                    column = getattr(exc, "colno", None)
+                    at = f" at column {column}" if column else ""
+                    failures.append(failure(path, where, f"not valid JSON ({reason}{at})"))
+                    continue
+                if not isinstance(obj, dict):
+                    kind = type(obj).__name__
+                    failures.append(failure(path, where, f"expected a JSON object, got {kind}"))
+                    continue
+                try:
+                    for name in _required_fields(options):
+                        try:
+                            _dotted(obj, options.column(name))
+                        except KeyError:
+                            raise ItemError(
+                                name, f"key {options.column(name)!r} is missing"
+                            ) from None
+                    article = _row_article(
+                        lambda key, obj=obj: _dotted(obj, key), path, options, now, fallback
+                    )
+                except ItemError as exc:
+                    failures.append(failure(path, where, str(exc)))
+                    continue
+                items.append(ReadItem(article, where))
         if not items and not failures:
             failures.append(ParseFailure(path, "file is empty"))
         return ReadResult(tuple(items), tuple(failures))
