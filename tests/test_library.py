@@ -147,3 +147,52 @@ def test_removing_unknown_ids_names_them_and_removes_nothing(
     assert main(["articles", "remove", "deadbeefdeadbeef"]) == 1
     err = capsys.readouterr().err
     assert err.startswith("error: no indexed article has id 'deadbeefdeadbeef'")
+
+
+def _handler(app, name: str):
+    """The Python function behind one of the app's events (by its name)."""
+    [fn] = {b.fn for b in app.fns.values() if getattr(b.fn, "__name__", "") == name}
+    return fn
+
+
+def test_ui_library_tab_lists_opens_and_removes(env_settings, archive: Path) -> None:
+    from ui.app import create_app
+    from ui.library import REMOVAL_DISABLED
+
+    index_paths([archive], settings=env_settings)
+    app = create_app(env_settings)
+    load, show = _handler(app, "load"), _handler(app, "show")
+    confirm, remove = _handler(app, "ask_confirmation"), _handler(app, "remove")
+
+    rows, picker, summary = load("")
+    assert summary == "4 articles."
+    assert rows[0][0] == "Fährverbindung nach Norderoog wird ausgebaut"
+    assert [r[3] for r in rows] == [a.chunks for a in list_articles(env_settings)]
+    rows, picker, summary = load("husum")
+    assert [r[0] for r in rows] == ["Sturmflut: Deich bei Husum hält stand"]
+    target = rows[0][4]
+    assert picker["choices"] == [
+        ("Sturmflut: Deich bei Husum hält stand (2025-05-03, nordsee-kurier-kueste)", target)
+    ]
+
+    view, button = show(target)
+    assert view.startswith("### Sturmflut: Deich bei Husum hält stand")
+    assert button["interactive"] is True
+    row, question = confirm(target)
+    assert row["visible"] is True and target in question
+
+    hidden, rows, picker, message, cleared = remove(target, "")
+    assert hidden["visible"] is False
+    assert message.startswith("Removed “Sturmflut: Deich bei Husum hält stand”")
+    assert len(rows) == 3 and target not in [r[4] for r in rows]
+    assert cleared == ""
+    assert target not in {a.id for a in list_articles(env_settings)}
+
+    # Served beyond loopback without a login: removal is refused, even through the handler.
+    open_app = create_app(env_settings.with_(ui_host="0.0.0.0"))
+    victim = list_articles(env_settings)[0].id
+    assert _handler(open_app, "show")(victim)[1]["interactive"] is False
+    assert _handler(open_app, "remove")(victim, "")[3] == REMOVAL_DISABLED
+    assert len(list_articles(env_settings)) == 3
+    authed = create_app(env_settings.with_(ui_host="0.0.0.0", ui_auth="redaktion:geheim"))
+    assert _handler(authed, "remove")(victim, "")[3].startswith("Removed")
