@@ -391,16 +391,17 @@ class ScanResult:
     failures: tuple[ParseFailure, ...]
 
 
-def _folder_error(folder: Path, exc: OSError) -> ParseFailure:
-    if exc.errno == errno.ENAMETOOLONG or len(os.fsencode(folder)) >= MAX_PATH_CHARS:
+def _folder_error(folder: Path, exc: OSError, what: str = "folder") -> ParseFailure:
+    size = len(os.fsencode(folder))
+    if exc.errno == errno.ENAMETOOLONG or size >= MAX_PATH_CHARS:
         return ParseFailure(
             folder,
-            f"cannot read folder: path is {len(os.fsencode(folder)):,} bytes long, the "
-            f"system limit is {MAX_PATH_CHARS:,} ({exc.strerror or exc}); its files are not "
-            "indexed — move them to a shorter path",
+            f"cannot read {what}: path is {size:,} bytes long, the system limit is "
+            f"{MAX_PATH_CHARS:,} ({exc.strerror or exc}); nothing in it is indexed — move it "
+            "to a shorter path",
         )
     return ParseFailure(
-        folder, f"cannot read folder: {exc.strerror or exc}; its files are not indexed"
+        folder, f"cannot read {what}: {exc.strerror or exc}; nothing in it is indexed"
     )
 
 
@@ -464,7 +465,7 @@ def scan_article_files(
             try:
                 is_dir = entry.is_dir()  # follows symlinks
             except OSError as exc:
-                failures.append(_folder_error(child, exc))
+                failures.append(_folder_error(child, exc, "path"))
                 continue
             if is_dir:
                 real = os.path.realpath(child)
@@ -492,7 +493,7 @@ def scan_article_files(
                 continue
             raise FileNotFoundError(2, f"No such file or directory: {given}", str(given)) from None
         except OSError as exc:
-            failures.append(_folder_error(given, exc))
+            failures.append(_folder_error(given, exc, "path"))
             continue
         if stat.S_ISDIR(info.st_mode):
             real = os.path.realpath(given)

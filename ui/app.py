@@ -17,8 +17,9 @@ While the answer streams, each job output is ``(text_so_far, article_picker_upda
 the last one holds the list of messages: the answer (markers linked to the sources)
 and the message titled "Sources".  The client's session keeps the conversation, so
 follow-up questions see the history.  Errors come back as one readable message that
-starts with "⚠️".  ``/index`` takes a list of ``.txt`` files
-(``gradio_client.handle_file``) and returns the per-file result table.
+starts with "⚠️".  ``/index`` takes a list of article files of any format
+:mod:`index.readers` reads (``.txt``, feeds, HTML pages, CSV/JSONL exports;
+``gradio_client.handle_file``) and returns the per-file (per-item) result table.
 """
 
 from __future__ import annotations
