@@ -149,6 +149,20 @@ def test_truncated_feed_is_one_failure_naming_line_and_column() -> None:
     assert "truncated" in failure.reason
 
 
+def test_html_entities_in_a_feed_are_not_damage(tmp_path: Path) -> None:
+    feed = tmp_path / "entities.rss"
+    feed.write_text(
+        '<?xml version="1.0"?><rss version="2.0"><channel><title>Bote</title><item>'
+        "<title>Stadtrat&nbsp;tagt</title><pubDate>Mon, 14 Apr 2025 09:30:00 +0200</pubDate>"
+        "<description>Der Stadtrat tagt am Montag&hellip;</description></item></channel></rss>",
+        encoding="utf-8",
+    )
+    result = load(feed)
+    assert result.failures == ()
+    assert result.articles[0].title == "Stadtrat tagt"
+    assert result.articles[0].paragraphs == ("Der Stadtrat tagt am Montag…",)
+
+
 def test_feed_items_with_the_same_story_are_duplicates_naming_the_item(tmp_path: Path) -> None:
     text = FEED.read_text(encoding="utf-8")
     start = text.index("  <item>")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import calendar
+import re
 import xml.parsers.expat
 from datetime import UTC, datetime
 from pathlib import Path
@@ -26,6 +27,8 @@ from index.readers.base import (
     text_paragraphs,
 )
 
+_NAMED_ENTITY_RE = re.compile(rb"&(?!(?:amp|lt|gt|quot|apos);)[A-Za-z][A-Za-z0-9]{1,31};")
+
 
 def check_well_formed(data: bytes, path: Path) -> None:
     """Refuse a truncated or broken XML file with the line and column of the damage.
@@ -33,6 +36,9 @@ def check_well_formed(data: bytes, path: Path) -> None:
     feedparser falls back to a lenient parser and silently returns the items it could
     salvage, the last one possibly cut off mid-text; a damaged feed is reported instead.
     """
+    # HTML entities (&nbsp;) are undefined in XML but common in feeds, and feedparser
+    # reads them: they are not damage, so the check does not trip over them.
+    data = _NAMED_ENTITY_RE.sub(b" ", data)
     parser = xml.parsers.expat.ParserCreate()
     # Never read external DTDs or parameter entities (no file or network access).
     parser.SetParamEntityParsing(xml.parsers.expat.XML_PARAM_ENTITY_PARSING_NEVER)
