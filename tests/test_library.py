@@ -196,3 +196,33 @@ def test_ui_library_tab_lists_opens_and_removes(env_settings, archive: Path) -> 
     assert len(list_articles(env_settings)) == 3
     authed = create_app(env_settings.with_(ui_host="0.0.0.0", ui_auth="redaktion:geheim"))
     assert _handler(authed, "remove")(victim, "")[3].startswith("Removed")
+
+
+def test_ui_upload_takes_feeds_pages_and_exports_with_per_item_rows(
+    env_settings, tmp_path: Path
+) -> None:
+    from ui.app import UPLOAD_TYPES, create_app
+
+    assert {".xml", ".rss", ".atom", ".html", ".htm", ".csv", ".jsonl", ".txt"} <= set(UPLOAD_TYPES)
+    uploads = tmp_path / "uploads"
+    uploads.mkdir()
+    for source in (ATOM, BROKEN / "kaputte-zeilen.jsonl"):
+        shutil.copy(source, uploads / source.name)
+    (uploads / "notiz.pdf").write_bytes(b"%PDF-1.4\n")
+    app = create_app(env_settings)
+    rows, summary, _status, _sources = _handler(app, "index_files")(
+        [str(p) for p in sorted(uploads.iterdir())]
+    )
+    by_status: dict[str, list[list[str]]] = {}
+    for row in rows:
+        by_status.setdefault(row[1], []).append(row)
+    assert [r[0] for r in by_status["added"]] == ["kaputte-zeilen.jsonl"] * 2 + [ATOM.name] * 3
+    failed = {(r[0], r[2].split(":")[0]) for r in by_status["failed"]}
+    assert failed == {
+        ("kaputte-zeilen.jsonl", "line 2"),
+        ("kaputte-zeilen.jsonl", "line 3"),
+        ("kaputte-zeilen.jsonl", "line 4"),
+        ("kaputte-zeilen.jsonl", "line 5"),
+        ("notiz.pdf", "accepted file types"),
+    }
+    assert summary.startswith("5 added")
