@@ -398,6 +398,7 @@ def create_app(settings: Settings) -> gr.Blocks:
         )
         demo.load(refresh_status, None, [status_md, source], api_visibility="undocumented")
         add_library_tab(
+            demo,
             settings,
             # Anyone who reaches an open UI beyond loopback could empty the index.
             removal_allowed=bool(settings.ui_auth) or _is_loopback(settings.ui_host or "127.0.0.1"),

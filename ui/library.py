@@ -55,6 +55,7 @@ def library_summary(shown: int, total: int, search: str) -> str:
 
 
 def add_library_tab(
+    demo: gr.Blocks,
     settings: Settings,
     *,
     removal_allowed: bool,
@@ -63,6 +64,7 @@ def add_library_tab(
     """Add the Library tab to the Blocks being built.
 
     Args:
+        demo: The Blocks being built (the table is filled when a page loads).
         settings: Where the index lives.
         removal_allowed: Whether articles may be removed from this UI.
         on_change: ``(function, outputs)`` run after a removal (e.g. the status line).
@@ -154,14 +156,15 @@ def add_library_tab(
         )
         if not removal_allowed:
             gr.Markdown(REMOVAL_DISABLED, elem_id="qa-library-remove-disabled")
+        message = gr.Markdown(elem_id="qa-library-message")
         with gr.Row(visible=False) as confirm_row:
             confirm_btn = gr.Button("Yes, remove it", variant="stop", elem_id="qa-library-confirm")
             cancel_btn = gr.Button("Cancel", elem_id="qa-library-cancel")
-        message = gr.Markdown(elem_id="qa-library-message")
         article_md = gr.Markdown(elem_id="qa-library-article")
 
     listing = [table, picker, summary]
     hidden = {"api_visibility": "private"}
+    demo.load(load, search, listing, **hidden)
     tab.select(load, search, listing, **hidden)
     search.submit(load, search, listing, **hidden)
     refresh.click(load, search, listing, **hidden)
