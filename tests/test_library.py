@@ -17,7 +17,7 @@ from qa.errors import ArticleNotFoundError
 from qa.filters import Filters
 from qa.resources import open_index
 from qa.retrieval import RetrievalParams, search
-from tests.test_readers import ATOM, BROKEN, PAGES
+from tests.test_readers import ATOM, BROKEN, CATEGORIES, PAGES
 
 
 @pytest.fixture
@@ -226,3 +226,20 @@ def test_ui_upload_takes_feeds_pages_and_exports_with_per_item_rows(
         ("notiz.pdf", "accepted file types"),
     }
     assert summary.startswith("5 added")
+
+
+def test_cli_format_options_reach_the_reader(env_settings, tmp_path: Path, capsys) -> None:
+    export = tmp_path / "kategorien.txt"  # a CSV under another name: --format decides
+    shutil.copy(CATEGORIES, export)
+    argv = ["index", "-q", str(export), "--format", "csv", "--map", "source=category,body=text"]
+    assert main(argv) == 3
+    assert "field 'title': column 'title'" in capsys.readouterr().err
+
+    argv += ["--title-from-body", "--default-date", "01.01.2016", "--delimiter", ";"]
+    assert main(argv) == 0
+    assert "4 added" in capsys.readouterr().out
+    listed = list_articles(env_settings)
+    assert {a.source for a in listed} == {"politik", "sport", "wirtschaft", "kultur"}
+    assert {a.published.isoformat() for a in listed} == {"2016-01-01T00:00:00+00:00"}
+    assert main(argv) == 0
+    assert "0 added, 0 updated, 4 unchanged" in capsys.readouterr().out

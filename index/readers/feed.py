@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import calendar
+import io
 import re
 import xml.parsers.expat
 from datetime import UTC, datetime
@@ -96,7 +97,10 @@ class FeedReader:
             check_well_formed(data, path)
         except ArticleFormatError as exc:
             return ReadResult(failures=(ParseFailure(path, getattr(exc, "reason", str(exc))),))
-        parsed = feedparser.parse(data, sanitize_html=False, resolve_relative_uris=False)
+        # A stream, not bytes: feedparser would first try bytes as a file name (or URL).
+        parsed = feedparser.parse(
+            io.BytesIO(data), sanitize_html=False, resolve_relative_uris=False
+        )
         if not parsed.get("version"):
             return ReadResult(
                 failures=(ParseFailure(path, "not an RSS or Atom feed (no <rss> or <feed>)"),)
