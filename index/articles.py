@@ -29,6 +29,7 @@ makes it a different article.
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import json
 import os
@@ -39,9 +40,13 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from index.errors import ArticleFormatError
 from index.models import Article
+
+if TYPE_CHECKING:
+    from index.readers import ReaderOptions
 
 # Largest article file accepted, in bytes.  Real articles are a few KB; the
 # limit keeps a stray log dump or video from being decoded and embedded.
@@ -50,6 +55,11 @@ MAX_ARTICLE_BYTES = 2_000_000
 # How far in the future a publication time may lie; allows for clock skew and
 # time zones of the feed, but catches epochs in milliseconds or typos.
 MAX_FUTURE_SKEW = timedelta(days=2)
+
+# Longest title accepted, in characters.  Real headlines stay well under 200; a
+# longer "title" is a body pasted onto the title line (or a mapped column holding
+# the body), and would be quoted in every answer and dominate every chunk's vector.
+MAX_TITLE_CHARS = 300
 
 # Share of control characters above which a decodable file is taken to be
 # binary data rather than text with a few stray control bytes (which are stripped).
@@ -122,6 +132,14 @@ def _identity_key(text: str) -> str:
     return unicodedata.normalize("NFC", _normalise(text).casefold())
 
 
+def title_too_long(title: str) -> str:
+    """The reason given for a title over :data:`MAX_TITLE_CHARS` (one wording for all formats)."""
+    return (
+        f"title is {len(title):,} characters long, more than the limit of {MAX_TITLE_CHARS}: "
+        f"is body text on the title line? ('{_preview(title)}')"
+    )
+
+
 def _sha16(text: str) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
 
@@ -139,9 +157,13 @@ def article_id(epoch: int, title: str) -> str:
     return _sha16(f"{epoch}\n{_identity_key(title)}")
 
 
-def _content_hash(
+def content_hash(
     title: str, epoch: int, caption: str, paragraphs: Iterable[str], source: str
 ) -> str:
+    """Hash of an article's normalised text: changes when (and only when) the content does.
+
+    Every reader uses it, so a story's hash depends on its text, not on its file format.
+    """
     # JSON keeps field boundaries unambiguous (a caption can't turn into a paragraph).
     payload = json.dumps(
         [
@@ -270,6 +292,11 @@ def parse_article(data: bytes, *, path: Path | None = None, now: datetime | None
             f"'{_preview(title)}'",
             path,
         )
+    if len(title) > MAX_TITLE_CHARS:
+        raise _format_error(
+            f"line {title_no}: {title_too_long(title)}",
+            path,
+        )
     if len(lines) < 2:
         raise _format_error(
             f"missing epoch line: expected '<unix-epoch> <title>' after the title "
@@ -310,7 +337,7 @@ def parse_article(data: bytes, *, path: Path | None = None, now: datetime | None
         source=tag,
         caption=caption,
         paragraphs=paragraphs,
-        content_hash=_content_hash(title, epoch, caption, paragraphs, tag),
+        content_hash=content_hash(title, epoch, caption, paragraphs, tag),
         path=path,
     )
 
@@ -347,102 +374,213 @@ def read_article(path: Path, *, now: datetime | None = None) -> Article:
     return parse_article(data, path=path, now=now)
 
 
-def _is_hidden(relative: Path) -> bool:
-    return any(part.startswith(".") for part in relative.parts)
+# Longest path the kernel accepts (PATH_MAX); deeper files cannot be opened by name.
+MAX_PATH_CHARS = 4096
 
 
-def find_article_files(paths: Iterable[Path]) -> list[Path]:
-    """List the article files under the given paths.
+@dataclass(frozen=True)
+class ScanResult:
+    """Outcome of :func:`scan_article_files`.
+
+    Attributes:
+        files: Files to read, in the order described there.
+        failures: Folders (or given paths) that could not be searched, and why.
+    """
+
+    files: tuple[Path, ...]
+    failures: tuple[ParseFailure, ...]
+
+
+def _folder_error(folder: Path, exc: OSError, what: str = "folder") -> ParseFailure:
+    size = len(os.fsencode(folder))
+    if exc.errno == errno.ENAMETOOLONG or size >= MAX_PATH_CHARS:
+        return ParseFailure(
+            folder,
+            f"cannot read {what}: path is {size:,} bytes long, the system limit is "
+            f"{MAX_PATH_CHARS:,} ({exc.strerror or exc}); nothing in it is indexed — move it "
+            "to a shorter path",
+        )
+    return ParseFailure(
+        folder, f"cannot read {what}: {exc.strerror or exc}; nothing in it is indexed"
+    )
+
+
+def scan_article_files(
+    paths: Iterable[Path], *, extensions: Iterable[str] | None = None
+) -> ScanResult:
+    """List the article files under the given paths, and the folders that could not be read.
 
     A file is taken as given (whatever its name).  A folder is searched
-    recursively for ``*.txt`` files (suffix compared case-insensitively),
-    skipping hidden files and hidden folders; each folder's files come sorted.
-    A file reached twice (given twice, or also inside a given folder) is listed
-    once, at its first position.
+    recursively for files with one of ``extensions`` (compared case-insensitively;
+    default: every format's, see :data:`index.readers.EXTENSIONS`), skipping
+    hidden files and hidden folders; each given folder's files come sorted.  A
+    file reached twice (given twice, inside a given folder too, or through a
+    symlink) is listed once, at its first position.
+
+    Nothing is skipped silently: a folder that cannot be listed (permissions, a
+    path longer than the system's limit of 4096 bytes, ...) is a failure.
+    Symlinked folders are followed; a symlink back to a folder being searched (a
+    loop) is reported as a failure and not followed, and a folder reached again
+    through another symlink is searched only once.
 
     Args:
         paths: Files and/or folders.
+        extensions: Suffixes (with the dot) to pick up inside folders.
 
     Returns:
-        The files, in the order described.
+        The files and the folder failures.
 
     Raises:
         FileNotFoundError: One of ``paths`` does not exist (names it).
     """
+    if extensions is None:
+        from index.readers import EXTENSIONS
+
+        extensions = EXTENSIONS
+    wanted = {e.lower() for e in extensions}
     found: list[Path] = []
-    seen: set[Path] = set()
+    failures: list[ParseFailure] = []
+    seen: set[str] = set()
+    searched: set[str] = set()
 
     def add(file: Path) -> None:
-        key = file.resolve()
+        try:
+            key = os.path.realpath(file)
+        except OSError:
+            key = str(file)
         if key not in seen:
             seen.add(key)
             found.append(file)
 
+    def walk(folder: Path, ancestors: tuple[str, ...], matches: list[Path]) -> None:
+        try:
+            entries = sorted(os.scandir(folder), key=lambda e: e.name)
+        except OSError as exc:
+            failures.append(_folder_error(folder, exc))
+            return
+        for entry in entries:
+            if entry.name.startswith("."):
+                continue  # .git, .venv, editor backups
+            child = Path(folder, entry.name)
+            try:
+                is_dir = entry.is_dir()  # follows symlinks
+            except OSError as exc:
+                failures.append(_folder_error(child, exc, "path"))
+                continue
+            if is_dir:
+                real = os.path.realpath(child)
+                if real in ancestors:
+                    failures.append(
+                        ParseFailure(
+                            child,
+                            f"symlink loop: points back to {real}, which is being searched; "
+                            "not followed",
+                        )
+                    )
+                elif real not in searched:
+                    searched.add(real)
+                    walk(child, (*ancestors, real), matches)
+            elif os.path.splitext(entry.name)[1].lower() in wanted:
+                matches.append(child)
+
     for given in paths:
         given = Path(given)
-        if given.is_dir():
+        try:
+            info = given.stat()
+        except FileNotFoundError:
+            if given.is_symlink():
+                add(given)  # a broken link: reading it reports the failure
+                continue
+            raise FileNotFoundError(2, f"No such file or directory: {given}", str(given)) from None
+        except OSError as exc:
+            failures.append(_folder_error(given, exc, "path"))
+            continue
+        if stat.S_ISDIR(info.st_mode):
+            real = os.path.realpath(given)
+            searched.add(real)
             matches: list[Path] = []
-            for root, dirs, files in os.walk(given):
-                # Prune hidden folders (.git, .venv, ...) instead of walking them.
-                dirs[:] = [d for d in dirs if not d.startswith(".")]
-                for name in files:
-                    if not name.startswith(".") and name.lower().endswith(".txt"):
-                        matches.append(Path(root, name))
+            walk(given, (real,), matches)
             for file in sorted(matches):
                 add(file)
-        elif given.exists():
-            add(given)
         else:
-            raise FileNotFoundError(2, f"No such file or directory: {given}", str(given))
-    return found
+            add(given)
+    return ScanResult(tuple(found), tuple(failures))
 
 
-def load_articles(paths: Iterable[Path], *, now: datetime | None = None) -> LoadResult:
-    """Load every article under ``paths``; bad files are reported, not fatal.
+def find_article_files(
+    paths: Iterable[Path], *, extensions: Iterable[str] | None = None
+) -> list[Path]:
+    """The files of :func:`scan_article_files` (folder failures left out).
 
-    Duplicates: when two files have the same article id, the first one (in
-    :func:`find_article_files` order) is kept and the later one is reported as
-    a failure, ``duplicate of <first path> (...)``.  This happens even when the
-    two files have identical content, so the user learns about the redundant
+    Raises:
+        FileNotFoundError: One of ``paths`` does not exist (names it).
+    """
+    return list(scan_article_files(paths, extensions=extensions).files)
+
+
+def load_articles(
+    paths: Iterable[Path], *, now: datetime | None = None, options: ReaderOptions | None = None
+) -> LoadResult:
+    """Load every article under ``paths``; bad files and bad items are reported, not fatal.
+
+    Each file is read by the reader of its format (:mod:`index.readers`); a feed or
+    an export gives many articles, and its bad items are failures of their own
+    (``row 7: field 'date': ...``) while the good ones load.
+
+    Duplicates: when two articles have the same article id, the first one (in
+    :func:`scan_article_files` order, then item order) is kept and the later one is
+    reported as a failure, ``duplicate of <first path> (...)``.  This happens even
+    when the two have identical content, so the user learns about the redundant
     copy; the reason says whether the content is identical or differs (in which
     case the user must decide which version is current).
 
     Args:
-        paths: Files and/or folders (see :func:`find_article_files`).
+        paths: Files and/or folders (see :func:`scan_article_files`).
         now: Reference time for the future-date check (see :func:`parse_article`).
+        options: How to read the files (format, field mapping, ...).
 
     Returns:
-        Loaded articles and per-file failures.
+        Loaded articles and per-file / per-item failures (folders that could not be
+        searched included).
 
     Raises:
         FileNotFoundError: One of ``paths`` does not exist; raised before any
             file is read, since it is a mistake in the request, not a bad file.
     """
+    from index.readers import ReaderOptions as _Options
+    from index.readers import extensions_for, read_file
+
+    options = options or _Options()
+    if now is None:
+        now = datetime.now(UTC)
+    elif now.tzinfo is None:
+        now = now.replace(tzinfo=UTC)
+    scan = scan_article_files(paths, extensions=extensions_for(options.format))
     articles: list[Article] = []
-    failures: list[ParseFailure] = []
-    first_by_id: dict[str, Article] = {}
-    for file in find_article_files(paths):
-        try:
-            article = read_article(file, now=now)
-        except ArticleFormatError as exc:
-            failures.append(ParseFailure(file, getattr(exc, "reason", str(exc))))
-            continue
-        except OSError as exc:
-            failures.append(ParseFailure(file, f"cannot read file: {exc.strerror or exc}"))
-            continue
-        first = first_by_id.get(article.id)
-        if first is not None:
-            same = (
-                "identical content"
-                if first.content_hash == article.content_hash
-                else "different content; only the first is loaded"
-            )
-            failures.append(
-                ParseFailure(
-                    file, f"duplicate of {first.path} (same article id {article.id}, {same})"
+    failures: list[ParseFailure] = list(scan.failures)
+    first_by_id: dict[str, tuple[Article, str]] = {}
+    for file in scan.files:
+        result = read_file(file, options, now)
+        failures.extend(result.failures)
+        for item in result.items:
+            article = item.article
+            first = first_by_id.get(article.id)
+            if first is not None:
+                kept, kept_where = first
+                same = (
+                    "identical content"
+                    if kept.content_hash == article.content_hash
+                    else "different content; only the first is loaded"
                 )
-            )
-            continue
-        first_by_id[article.id] = article
-        articles.append(article)
+                original = f"{kept.path} {kept_where}" if kept_where else f"{kept.path}"
+                prefix = f"{item.where}: " if item.where else ""
+                failures.append(
+                    ParseFailure(
+                        file,
+                        f"{prefix}duplicate of {original} (same article id {article.id}, {same})",
+                    )
+                )
+                continue
+            first_by_id[article.id] = (article, item.where)
+            articles.append(article)
     return LoadResult(articles=tuple(articles), failures=tuple(failures))

@@ -20,6 +20,7 @@ from index.chunking import chunk_article, chunker_signature
 from index.embedding import Embedder
 from index.lexical import LexicalIndex
 from index.models import Article, Chunk
+from index.readers import ReaderOptions
 from index.store import ChunkStore
 
 log = logging.getLogger(__name__)
@@ -113,11 +114,13 @@ def index_paths(
     params: ChunkParams = ChunkParams(),
     progress: Progress | None = None,
     group_chunks: int = DEFAULT_GROUP_CHUNKS,
+    options: ReaderOptions | None = None,
 ) -> IndexReport:
     """Index article files and folders.
 
     Args:
-        paths: Files or folders (searched recursively for ``*.txt``).
+        paths: Files or folders (folders are searched recursively for the files of
+            every format, see :mod:`index.readers`).
         store: The opened store.
         embedder: Embedder whose identity matches the store's.
         lexical_dir: Where the BM25 view is saved.
@@ -125,14 +128,16 @@ def index_paths(
         params: Chunking parameters.
         progress: Optional progress callback.
         group_chunks: About how many chunks are embedded and written together.
+        options: How files are read (format, CSV/JSONL field mapping, default date, ...).
 
     Returns:
-        Per-file outcomes and counts. Bad files are reported, never raised.
+        Per-file (per-item for feeds and exports) outcomes and counts. Bad files and
+        bad items are reported, never raised.
 
     Raises:
         FileNotFoundError: A given path does not exist.
     """
-    loaded = load_articles(paths)
+    loaded = load_articles(paths, options=options)
     return index_articles(
         loaded.articles,
         store=store,

@@ -513,12 +513,16 @@ class ChunkStore:
             offset += len(ids)
 
 
-def open_store(location: StoreLocation, *, embedder_identity: str, create: bool) -> ChunkStore:
+def open_store(
+    location: StoreLocation, *, embedder_identity: str | None, create: bool
+) -> ChunkStore:
     """Open (or create) the index at ``location``.
 
     Args:
         location: Data directory or server, and the index name.
-        embedder_identity: Identity of the embedder that will read or write vectors.
+        embedder_identity: Identity of the embedder that will read or write vectors;
+            None to skip the check, for callers that touch no vectors (listing and
+            removing articles), so they need not load a model.
         create: Create the collections if missing (indexing); when False a missing
             index raises :class:`IndexNotBuiltError` (asking).
 
@@ -531,6 +535,8 @@ def open_store(location: StoreLocation, *, embedder_identity: str, create: bool)
         StoreUnavailableError: The Chroma server cannot be reached.
         DataDirError: The data directory cannot be opened.
     """
+    if create and embedder_identity is None:
+        raise ValueError("creating an index needs the embedder identity")
     client = _client(location, create=create)
     names = (location.collection, f"{location.collection}-articles")
     try:
@@ -563,7 +569,7 @@ def open_store(location: StoreLocation, *, embedder_identity: str, create: bool)
             "move the data directory away and rebuild: `qa index --rebuild PATH...`."
         ) from exc
     built_with = str((chunks.metadata or {}).get("embedding_model", ""))
-    if built_with != embedder_identity:
+    if embedder_identity is not None and built_with != embedder_identity:
         raise EmbeddingModelMismatchError(
             f"the index in {location.describe} was built with {built_with!r}, but the "
             f"embedder in use is {embedder_identity!r}. Rebuild it with "

@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
+import errno
+import os
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import date, datetime
 from pathlib import Path
 
-from index.indexer import IndexReport, Progress
+from index.indexer import IndexReport, Progress, refresh_lexical
 from index.indexer import index_paths as _index_paths
 from index.models import Article
-from index.store import drop_index
+from index.readers import ReaderOptions
+from index.store import ChunkStore, drop_index, open_store
 from qa.errors import ArticleNotFoundError
+from qa.filters import parse_filters
 from qa.resources import forget, lexical_dir, open_for_writing, open_index, store_location
 from qa.settings import Settings
 
@@ -27,6 +32,36 @@ class IndexStatus:
     sources: tuple[str, ...] = ()
 
 
+@dataclass(frozen=True)
+class ArticleInfo:
+    """One indexed article, as the library view lists it.
+
+    Attributes:
+        id: Article id (give it to :func:`get_article` or :func:`remove_articles`).
+        title: Headline.
+        published: Publication time (UTC).
+        source: Source tag.
+        chunks: Number of stored chunks.
+        path: File it was indexed from ("" if none).
+    """
+
+    id: str
+    title: str
+    published: datetime
+    source: str
+    chunks: int
+    path: str
+
+
+def _missing(path: Path) -> bool:
+    """Whether a given path does not exist (an over-long path is reported by the scan)."""
+    try:
+        os.lstat(path)
+    except OSError as exc:
+        return exc.errno in (errno.ENOENT, errno.ENOTDIR)
+    return False
+
+
 def index_paths(
     paths: Sequence[Path],
     *,
@@ -34,25 +69,29 @@ def index_paths(
     prune: bool = False,
     rebuild: bool = False,
     progress: Progress | None = None,
+    options: ReaderOptions | None = None,
 ) -> IndexReport:
     """Index article files or folders into the configured store.
 
     Args:
-        paths: Files or folders of article ``.txt`` files.
+        paths: Files or folders: plain-text articles, RSS/Atom feeds, HTML pages,
+            CSV or JSON Lines exports (see :mod:`index.readers`).
         settings: Where the index lives and which embedder to use.
         prune: Remove indexed articles whose files are gone.
         rebuild: Drop the whole index first (e.g. after changing the embedder).
         progress: Optional ``progress(done, total, message)`` callback.
+        options: How files are read (format, field mapping, default date, ...).
 
     Returns:
-        Per-file outcomes; bad files are reported, not raised.
+        Per-file (per-item for feeds and exports) outcomes; bad files and items are
+        reported, not raised.
 
     Raises:
         FileNotFoundError: A path does not exist.
         EmbeddingModelMismatchError: The index was built with another model (use rebuild).
         StoreUnavailableError: The Chroma server is down.
     """
-    missing = [str(p) for p in paths if not Path(p).exists()]
+    missing = [str(p) for p in paths if _missing(Path(p))]
     if missing:
         raise FileNotFoundError(f"no such file or folder: {', '.join(missing)}")
     if rebuild:
@@ -67,6 +106,7 @@ def index_paths(
         prune=prune,
         progress=progress,
         group_chunks=settings.index_batch,
+        options=options,
     )
 
 
@@ -97,3 +137,108 @@ def get_article(article_id: str, *, settings: Settings) -> Article:
     if article is None:
         raise ArticleNotFoundError(f"no indexed article has id {article_id!r}")
     return article
+
+
+def _manifest_store(settings: Settings) -> ChunkStore:
+    """The store opened without loading a model: listing and removing touch no vectors."""
+    return open_store(store_location(settings), embedder_identity=None, create=False)
+
+
+def list_articles(
+    settings: Settings,
+    *,
+    since: str | date | datetime | None = None,
+    until: str | date | datetime | None = None,
+    source: str | None = None,
+    search: str | None = None,
+) -> list[ArticleInfo]:
+    """The indexed articles, newest first, optionally filtered.
+
+    Args:
+        settings: Where the index lives.
+        since: Only articles published on/after this date (``YYYY-MM-DD``).
+        until: Only articles published on/before this date (its whole day).
+        source: Only articles with exactly this source tag.
+        search: Only articles whose title, id or source contains this text
+            (case-insensitive).
+
+    Returns:
+        The matching articles.
+
+    Raises:
+        IndexNotBuiltError: Nothing indexed yet.
+        FilterError: A date is not ``YYYY-MM-DD`` or ``since`` is after ``until``.
+    """
+    filters = parse_filters({"since": since, "until": until, "source": source})
+    needle = " ".join((search or "").split()).casefold()
+    found: list[ArticleInfo] = []
+    for entry in _manifest_store(settings).manifest().values():
+        if filters.since and entry.published < filters.since:
+            continue
+        if filters.until and entry.published > filters.until:
+            continue
+        if filters.source and entry.source != filters.source:
+            continue
+        haystack = " ".join(f"{entry.title} {entry.article_id} {entry.source}".split())
+        if needle and needle not in haystack.casefold():
+            continue
+        found.append(
+            ArticleInfo(
+                id=entry.article_id,
+                title=entry.title,
+                published=entry.published,
+                source=entry.source,
+                chunks=entry.n_chunks,
+                path=entry.path,
+            )
+        )
+    found.sort(key=lambda a: (a.published, a.id), reverse=True)
+    return found
+
+
+def remove_articles(article_ids: Sequence[str], *, settings: Settings) -> list[ArticleInfo]:
+    """Remove articles from the index: their manifest entries, chunks and BM25 entries.
+
+    Crash-safe: the manifest entry goes first (the article stops counting as indexed),
+    then its chunks; an interrupted removal leaves orphan chunks that the next
+    ``qa index`` run deletes. Indexing the article's file again adds it back.
+
+    Args:
+        article_ids: Ids as listed by :func:`list_articles`.
+        settings: Where the index lives.
+
+    Returns:
+        The removed articles.
+
+    Raises:
+        ArticleNotFoundError: Some ids are not indexed (names them); nothing is removed.
+        IndexNotBuiltError: Nothing indexed yet.
+    """
+    wanted = list(dict.fromkeys(i.strip() for i in article_ids if i.strip()))
+    if not wanted:
+        raise ArticleNotFoundError("no article ids given")
+    store = _manifest_store(settings)
+    manifest = store.manifest()
+    unknown = [i for i in wanted if i not in manifest]
+    if unknown:
+        raise ArticleNotFoundError(
+            f"no indexed article has id {', '.join(map(repr, unknown))} "
+            "(see `qa articles list`); nothing was removed"
+        )
+    removed = [
+        ArticleInfo(
+            id=e.article_id,
+            title=e.title,
+            published=e.published,
+            source=e.source,
+            chunks=e.n_chunks,
+            path=e.path,
+        )
+        for e in (manifest[i] for i in wanted)
+    ]
+    # Bump first: a crash after the delete leaves the BM25 view marked stale, and the
+    # next reader (or run) rebuilds it instead of serving the removed chunks.
+    store.bump_generation()
+    store.delete_articles(wanted)
+    refresh_lexical(store, lexical_dir(settings))
+    return removed

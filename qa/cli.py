@@ -43,7 +43,12 @@ def _cmd_index(args: argparse.Namespace, settings: Settings) -> int:
         bar.refresh()
 
     report = index_paths(
-        paths, settings=settings, prune=args.prune, rebuild=args.rebuild, progress=progress
+        paths,
+        settings=settings,
+        prune=args.prune,
+        rebuild=args.rebuild,
+        progress=progress,
+        options=reader_options(args),
     )
     bar.close()
     for f in report.files:
@@ -56,6 +61,64 @@ def _cmd_index(args: argparse.Namespace, settings: Settings) -> int:
         f"({report.reused_chunks} reused) in {report.seconds:.1f}s"
     )
     return EXIT_PARTIAL if report.failed else EXIT_OK
+
+
+def reader_options(args: argparse.Namespace) -> Any:
+    """The ``ReaderOptions`` of ``qa index``'s format options.
+
+    Raises:
+        ValueError: A malformed ``--map``, ``--default-date`` or ``--source``.
+    """
+    from index.readers import ReaderOptions, parse_date, parse_field_map
+
+    default_date = None
+    if args.default_date:
+        try:
+            default_date = parse_date(args.default_date)
+        except ValueError as exc:
+            raise ValueError(f"--default-date: {exc}") from None
+    delimiter = args.delimiter
+    if delimiter in ("\\t", "tab", "TAB"):
+        delimiter = "\t"
+    return ReaderOptions(
+        format=args.format,
+        field_map=parse_field_map(args.map or ""),
+        delimiter=delimiter,
+        default_date=default_date,
+        title_from_body=args.title_from_body,
+        source=args.source,
+    )
+
+
+def _cmd_articles_list(args: argparse.Namespace, settings: Settings) -> int:
+    from qa.api import list_articles
+
+    found = list_articles(
+        settings, since=args.since, until=args.until, source=args.source, search=args.search
+    )
+    if args.json:
+        rows = [{**asdict(a), "published": a.published.isoformat()} for a in found]
+        print(json.dumps(rows, ensure_ascii=False, indent=2))
+        return EXIT_OK
+    for a in found:
+        print(f"{a.id}  {a.published:%Y-%m-%d}  {a.source:<24} {a.chunks:>4}  {a.title}")
+    print(f"{len(found)} article{'s' if len(found) != 1 else ''}", file=sys.stderr)
+    return EXIT_OK
+
+
+def _cmd_articles_remove(args: argparse.Namespace, settings: Settings) -> int:
+    from qa.api import remove_articles
+    from qa.errors import ArticleNotFoundError
+
+    try:
+        removed = remove_articles(args.ids, settings=settings)
+    except ArticleNotFoundError as exc:
+        # KeyError's str() would quote the message.
+        print(f"error: {exc.args[0] if exc.args else exc}", file=sys.stderr)
+        return EXIT_ERROR
+    for a in removed:
+        print(f"removed {a.id}  {a.published:%Y-%m-%d}  {a.source}  {a.title} ({a.chunks} chunks)")
+    return EXIT_OK
 
 
 def _cmd_ask(args: argparse.Namespace, settings: Settings) -> int:
@@ -129,12 +192,58 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("-v", "--verbose", action="store_true", help="more output")
     sub = parser.add_subparsers(dest="command", required=True)
 
+    from index.readers import FORMATS
+
     p = sub.add_parser("index", help="index article files or folders (default: the samples)")
-    p.add_argument("paths", nargs="*", type=Path, help="files or folders of .txt articles")
+    p.add_argument(
+        "paths",
+        nargs="*",
+        type=Path,
+        help="files or folders: .txt articles, RSS/Atom feeds, HTML pages, CSV/JSONL exports",
+    )
     p.add_argument("--prune", action="store_true", help="remove articles whose files are gone")
     p.add_argument("--rebuild", action="store_true", help="drop the index and build it anew")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    p.add_argument(
+        "--format",
+        choices=FORMATS,
+        default="auto",
+        help="file format (default: auto, by extension and content)",
+    )
+    p.add_argument(
+        "--map",
+        metavar="FIELD=COLUMN,...",
+        help="CSV columns / JSON keys of the fields title, date, body, source, caption "
+        "(e.g. title=headline,date=published,body=text,source=section)",
+    )
+    p.add_argument("--delimiter", help="CSV delimiter (default: sniffed); 'tab' for tabs")
+    p.add_argument(
+        "--default-date",
+        metavar="DATE",
+        help="publication date for items without one (ISO 8601, epoch seconds or DD.MM.YYYY)",
+    )
+    p.add_argument(
+        "--title-from-body",
+        action="store_true",
+        help="CSV/JSONL rows without a title get the body's first sentence",
+    )
+    p.add_argument(
+        "--source", help="source tag for feeds and HTML pages (and export rows without one)"
+    )
     p.set_defaults(func=_cmd_index)
+
+    p = sub.add_parser("articles", help="list or remove indexed articles")
+    articles = p.add_subparsers(dest="articles_command", required=True)
+    q = articles.add_parser("list", help="list indexed articles, newest first")
+    q.add_argument("--since", help="only articles published on/after YYYY-MM-DD")
+    q.add_argument("--until", help="only articles published on/before YYYY-MM-DD")
+    q.add_argument("--source", help="only articles with this source tag")
+    q.add_argument("--search", metavar="TEXT", help="only articles whose title contains TEXT")
+    q.add_argument("--json", action="store_true", help="print a JSON list")
+    q.set_defaults(func=_cmd_articles_list)
+    q = articles.add_parser("remove", help="remove articles (chunks and BM25 entries) by id")
+    q.add_argument("ids", nargs="+", metavar="ID", help="article ids from `qa articles list`")
+    q.set_defaults(func=_cmd_articles_remove)
 
     p = sub.add_parser("ask", help="answer a question from the indexed articles")
     p.add_argument("question")

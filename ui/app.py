@@ -17,8 +17,9 @@ While the answer streams, each job output is ``(text_so_far, article_picker_upda
 the last one holds the list of messages: the answer (markers linked to the sources)
 and the message titled "Sources".  The client's session keeps the conversation, so
 follow-up questions see the history.  Errors come back as one readable message that
-starts with "⚠️".  ``/index`` takes a list of ``.txt`` files
-(``gradio_client.handle_file``) and returns the per-file result table.
+starts with "⚠️".  ``/index`` takes a list of article files of any format
+:mod:`index.readers` reads (``.txt``, feeds, HTML pages, CSV/JSONL exports;
+``gradio_client.handle_file``) and returns the per-file (per-item) result table.
 """
 
 from __future__ import annotations
@@ -39,11 +40,13 @@ from typing import Any
 import gradio as gr
 
 import qa
+from index.readers import EXTENSIONS
 from qa.answering import warm_up
 from qa.errors import IndexNotBuiltError, QAError
 from qa.settings import Settings
 from qa.types import Answer
 from ui import format as fmt
+from ui.library import add_library_tab
 
 logger = logging.getLogger(__name__)
 
@@ -52,7 +55,12 @@ EXAMPLES = (
     "Was bot Russland für die Mars-Mission an?",
 )
 EXTRACTIVE = "extractive"
-UPLOAD_HINT = "You can also add article .txt files under “Add articles” below."
+UPLOAD_HINT = (
+    "You can also add articles (.txt, RSS/Atom feeds, HTML pages, CSV/JSONL exports) "
+    "under “Add articles” below."
+)
+# Every format index.readers reads (by extension; the content decides when ambiguous).
+UPLOAD_TYPES = sorted(EXTENSIONS)
 NO_INDEX_TEXT = "No articles are indexed yet. " + UPLOAD_HINT
 # How many uploaded files' articles are looked up to learn their source tags.
 _MAX_SOURCE_LOOKUPS = 50
@@ -235,8 +243,10 @@ def create_app(settings: Settings) -> gr.Blocks:
         rejected: list[list[str]] = []
         accepted: list[Path] = []
         for path in paths:
-            if path.suffix.lower() != ".txt":
-                rejected.append([path.name, "failed", "only .txt article files are accepted"])
+            if path.suffix.lower() not in UPLOAD_TYPES:
+                rejected.append(
+                    [path.name, "failed", f"accepted file types: {', '.join(UPLOAD_TYPES)}"]
+                )
             elif path.stat().st_size > settings.max_upload_bytes:
                 rejected.append(
                     [
@@ -360,9 +370,9 @@ def create_app(settings: Settings) -> gr.Blocks:
                 article_md = gr.Markdown(elem_id="qa-article")
             with gr.Column(), gr.Accordion("Add articles", open=True):
                 uploads = gr.File(
-                    label="Article files (.txt)",
+                    label="Article files (.txt, feeds, HTML pages, CSV/JSONL exports)",
                     file_count="multiple",
-                    file_types=[".txt"],
+                    file_types=UPLOAD_TYPES,
                     type="filepath",
                     elem_id="qa-upload",
                 )
@@ -387,6 +397,13 @@ def create_app(settings: Settings) -> gr.Blocks:
             concurrency_limit=1,
         )
         demo.load(refresh_status, None, [status_md, source], api_visibility="undocumented")
+        add_library_tab(
+            demo,
+            settings,
+            # Anyone who reaches an open UI beyond loopback could empty the index.
+            removal_allowed=bool(settings.ui_auth) or _is_loopback(settings.ui_host or "127.0.0.1"),
+            on_change=(refresh_status, [status_md, source]),
+        )
 
     # One generation at a time: the local LLM uses every core; others wait in the queue.
     demo.queue(default_concurrency_limit=1)
@@ -404,6 +421,9 @@ def main(host: str | None = None, port: int | None = None) -> None:
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
     settings = Settings.from_env()
+    if host:
+        # The Library tab's removal depends on where the UI listens.
+        settings = settings.with_(ui_host=host)
     app = create_app(settings)
     # The LLM loads and evaluates its system prompt while the server starts, so the
     # first question does not pay for it; a missing model is reported when asked.
