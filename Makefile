@@ -97,6 +97,7 @@ eval: setup
 eval-check: setup
 	$(VENV)/bin/qa eval --mode extractive --check --out runs/eval/check-extractive
 	$(VENV)/bin/qa eval --mode llm --limit 12 --check --out runs/eval/check-llm12
+	$(VENV)/bin/qa eval --dataset xquad-en-de --mode extractive --split test --limit 60 --check --out runs/eval/check-xquad-extractive
 
 bench: setup
 	$(VENV)/bin/qa bench

@@ -36,7 +36,21 @@ def register(sub: Any) -> None:
         help="naive-rag: the plain LangChain RAG baseline with the same LLM",
     )
     p.add_argument(
-        "--dataset", type=Path, default=DEFAULT_DATASET, help="gold .jsonl/folder or SQuAD .json"
+        "--dataset",
+        default=str(DEFAULT_DATASET),
+        help="gold .jsonl/folder, SQuAD .json, or xquad-en-de / xquad-de-de (English or "
+        "German questions over the German XQuAD paragraphs, from ../shared/data/xquad)",
+    )
+    p.add_argument(
+        "--corpus",
+        type=Path,
+        help="folder of the articles a gold file refers to (default: the bundled samples)",
+    )
+    p.add_argument(
+        "--claims",
+        action="store_true",
+        help="score the claim check on eval/gold/claims (precision/recall of rejecting "
+        "wrong claims; --split applies)",
     )
     p.add_argument("--split", choices=["dev", "test", "all"], default="all")
     p.add_argument("--limit", type=int, help="only the first N questions")
@@ -65,10 +79,14 @@ def _baseline_path(args: argparse.Namespace) -> Path:
     if args.baseline:
         return args.baseline
     suffix = f"-{args.limit}" if args.limit else ""
-    return BASELINES / f"{args.mode}-{args.split}{suffix}.json"
+    # The bundled gold set keeps its old names; other named datasets are prefixed.
+    prefix = f"{args.dataset}-" if str(args.dataset).startswith("xquad-") else ""
+    return BASELINES / f"{prefix}{args.mode}-{args.split}{suffix}.json"
 
 
 def _cmd_eval(args: argparse.Namespace, settings: Any) -> int:
+    if args.claims:
+        return _claims(args)
     if args.compare:
         from eval.report import compare_runs
 
@@ -77,6 +95,23 @@ def _cmd_eval(args: argparse.Namespace, settings: Any) -> int:
         return 0
     summary = _run(args, settings)
     return _check(args, summary) if args.check else 0
+
+
+def _claims(args: argparse.Namespace) -> int:
+    from eval.claims import load_claims, score_claims
+
+    result = score_claims(load_claims(), split=args.split)
+    if args.json:
+        print(json.dumps(result, ensure_ascii=False))
+        return 0
+    for key in ("n", "precision", "recall", "undecided"):
+        value = result[key]
+        print(f"{key:<12}{value:.3f}" if isinstance(value, float) else f"{key:<12}{value}")
+    for kind, recall in result["recall_by_kind"].items():
+        print(f"  recall {kind:<20}{recall:.3f}")
+    for line in result["errors"]:
+        print(f"  {line}")
+    return 0
 
 
 def _check(args: argparse.Namespace, summary: dict[str, Any]) -> int:
@@ -130,7 +165,13 @@ def _run(args: argparse.Namespace, settings: Any) -> dict[str, Any]:
     from eval.report import write_report
     from eval.suite import evaluate
 
-    ev = evaluate(args.dataset, settings, _options(args), progress=_progress_bars(args.json))
+    ev = evaluate(
+        args.dataset,
+        settings,
+        _options(args),
+        progress=_progress_bars(args.json),
+        corpus=args.corpus,
+    )
     main = ev.main
     stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
     out = args.out or Path("runs") / "eval" / f"{stamp}-{args.mode}-{args.retrieval}"

@@ -24,8 +24,8 @@ import hashlib
 import json
 import re
 import unicodedata
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -144,12 +144,15 @@ class Dataset:
         questions: The questions, in file order.
         corpus_paths: Article files to index.
         articles: In-memory articles to index.
+        translations: Question id -> gold answers in the question's language when the
+            gold spans are in another (XQuAD en-de).
     """
 
     name: str
     questions: tuple[GoldQuestion, ...]
     corpus_paths: tuple[Path, ...] = ()
     articles: tuple[Article, ...] = ()
+    translations: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
 
     def split(self, name: str) -> tuple[GoldQuestion, ...]:
         """The questions of one split.

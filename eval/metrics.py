@@ -38,6 +38,8 @@ SUMMARY_KEYS: tuple[str, ...] = (
     "evidence_recall",
     "em",
     "f1",
+    "em_translated",
+    "f1_translated",
     "contains",
     "citation_precision",
     "citation_recall",
@@ -575,6 +577,9 @@ class EvalRecord:
         error: Error message if answering failed (then the answer is empty).
         short: The answer's lead fact (``Answer.short``); EM/F1 and the language check
             score it when present, since the rest of the answer is quoted evidence.
+        gold_translations: The gold answer in the question's language when the gold
+            spans are in another (XQuAD en-de: the English answers); scored as
+            ``em_translated``/``f1_translated``.
     """
 
     question_id: str
@@ -597,6 +602,7 @@ class EvalRecord:
     generator: str = ""
     error: str | None = None
     short: str = ""
+    gold_translations: tuple[str, ...] = ()
 
     @property
     def golds(self) -> tuple[str, ...]:
@@ -736,6 +742,8 @@ def score_record(record: EvalRecord) -> dict[str, float | None]:
             "evidence_recall",
             "em",
             "f1",
+            "em_translated",
+            "f1_translated",
             "contains",
             "citation_precision",
             "citation_recall",
@@ -757,10 +765,15 @@ def score_record(record: EvalRecord) -> dict[str, float | None]:
         if record.abstained:
             # A refusal is not an answer, whatever words the refusal message contains.
             scores["em"] = scores["f1"] = scores["contains"] = 0.0
+            if record.gold_translations:
+                scores["em_translated"] = scores["f1_translated"] = 0.0
         else:
             lead = record.short or record.answer
             scores["em"] = exact_match(lead, golds, record.lang)
             scores["f1"] = token_f1(lead, golds, record.lang)
+            if record.gold_translations:
+                scores["em_translated"] = exact_match(lead, record.gold_translations, record.lang)
+                scores["f1_translated"] = token_f1(lead, record.gold_translations, record.lang)
             scores["contains"] = contains_gold(record.answer, golds, record.lang)
     if not record.unanswerable and not record.abstained:
         if has_evidence or golds:
@@ -816,6 +829,8 @@ def summarize(records: Sequence[EvalRecord]) -> dict[str, float | int | None]:
         "evidence_recall": mean_of("evidence_recall"),
         "em": mean_of("em"),
         "f1": mean_of("f1"),
+        "em_translated": mean_of("em_translated"),
+        "f1_translated": mean_of("f1_translated"),
         "contains": mean_of("contains"),
         "citation_precision": mean_of("citation_precision"),
         "citation_recall": mean_of("citation_recall"),

@@ -10,6 +10,7 @@ report can put them side by side:
 
 from __future__ import annotations
 
+import dataclasses
 import shutil
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -245,7 +246,17 @@ def _main_run(
         retrieval=options.retrieval,
         retrieval_only=options.retrieval_only,
     )
-    return RunResult.of(records, meta)
+    return RunResult.of(with_translations(records, dataset), meta)
+
+
+def with_translations(records: list[EvalRecord], dataset: Dataset) -> list[EvalRecord]:
+    """Records with the dataset's translated golds attached (XQuAD en-de)."""
+    if not dataset.translations:
+        return records
+    return [
+        dataclasses.replace(r, gold_translations=dataset.translations.get(r.question_id, ()))
+        for r in records
+    ]
 
 
 def _baseline_run(
@@ -292,7 +303,31 @@ def _baseline_run(
         }
     else:
         raise ValueError(f"unknown baseline {name!r}")
-    return RunResult.of(records, meta)
+    return RunResult.of(with_translations(records, dataset), meta)
+
+
+def xquad_dir() -> Path:
+    """The shared XQuAD folder: ``shared/data/xquad`` beside the first ancestor that has it."""
+    for parent in Path(__file__).resolve().parents:
+        candidate = parent / "shared" / "data" / "xquad"
+        if candidate.is_dir():
+            return candidate
+    raise ValueError("no shared/data/xquad folder found beside the checkout (XQuAD datasets)")
+
+
+def resolve_dataset(spec: Path | str, *, corpus: Path | None = None) -> Dataset:
+    """A dataset by path, or an XQuAD pair by name (``xquad-en-de``, ``xquad-de-de``).
+
+    Raises:
+        ValueError: The path holds no dataset, or the XQuAD folder is missing.
+    """
+    name = str(spec)
+    if name in ("xquad-en-de", "xquad-de-de"):
+        from eval.xquad import load_xquad
+
+        loaded = load_xquad(xquad_dir(), name.removeprefix("xquad-"))  # type: ignore[arg-type]
+        return dataclasses.replace(loaded.dataset, translations=loaded.english_golds)
+    return load_dataset(Path(spec), corpus_dir=corpus)
 
 
 def evaluate(
@@ -301,20 +336,23 @@ def evaluate(
     options: EvalOptions,
     *,
     progress: Progress | None = None,
+    corpus: Path | None = None,
 ) -> Evaluation:
     """Index the dataset, run the configuration under test, then each baseline.
 
     Args:
-        dataset_path: Gold ``.jsonl``/folder or SQuAD ``.json``.
+        dataset_path: Gold ``.jsonl``/folder, SQuAD ``.json``, or ``xquad-en-de`` /
+            ``xquad-de-de`` (read from the shared XQuAD folder).
         settings: Base configuration; the data folder becomes
             ``<data_dir>/eval/<dataset name>`` and the generator follows ``options.mode``.
         options: What to run.
         progress: Called as ``progress(run name, done, total)`` after each question.
+        corpus: Folder of the articles a gold file refers to (default: the samples).
 
     Returns:
         The main run and one run per requested baseline, all over the same questions.
     """
-    dataset = load_dataset(dataset_path)
+    dataset = resolve_dataset(dataset_path, corpus=corpus)
     settings = settings.with_(
         generator="llm" if options.mode == "naive-rag" else options.mode,
         rerank=options.rerank,

@@ -29,22 +29,6 @@ from qa.slots import numbers_in
 _WORD = re.compile(r"[\w'’\-]+", re.UNICODE)
 _CAP_RUN = re.compile(r"[A-ZÄÖÜ][\w'’\-]*(?:\s(?:(?:von|van|de|der|al|bin)\s)?[A-ZÄÖÜ][\w'’\-]*)*")
 
-# English demonyms -> German word stems that express the same place.
-_DEMONYMS: dict[str, tuple[str, ...]] = {
-    "russian": ("russ",), "chinese": ("chin",), "german": ("deutsch",),
-    "american": ("amerikan", "us-", "usa"), "french": ("franz", "frankreich"),
-    "british": ("brit", "großbritann"), "italian": ("ital",), "ukrainian": ("ukrain",),
-    "european": ("europ", "eu-", "eu"), "indian": ("indi",), "japanese": ("japan",),
-    "turkish": ("türk",), "polish": ("poln", "polen"), "spanish": ("span",),
-    "swedish": ("schwed",), "danish": ("dän",), "norwegian": ("norw",),
-    "finnish": ("finn",), "dutch": ("niederl", "holländ"), "austrian": ("österr",),
-    "swiss": ("schweiz",), "greek": ("griech",), "israeli": ("israel",),
-    "iranian": ("iran",), "egyptian": ("ägypt",), "brazilian": ("brasil",),
-    "canadian": ("kanad",), "korean": ("korea",), "baltic": ("balt", "ostsee"),
-    "arctic": ("arkt",), "soviet": ("sowjet",), "portuguese": ("portug",),
-    "belgian": ("belg",), "czech": ("tschech",), "hungarian": ("ungar",),
-    "romanian": ("rumän",), "bavarian": ("bayer",), "saxon": ("sächs", "sachsen"),
-}  # fmt: skip
 
 # Words that start English sentences without being names.
 _SENTENCE_START_SKIP = frozenset(
@@ -213,7 +197,7 @@ def _entities(claim: str) -> list[str]:
                     kept = []
                 continue
             word = w[:-2] if w.endswith(("'s", "’s")) else w
-            if lexicon.place_key(word) or low in _DEMONYMS:
+            if lexicon.place_key(word) or low in lexicon.DEMONYMS:
                 # "Austrian Lukas Pichler", "Germany THW": the place is a fact of its own.
                 if kept:
                     runs.append(" ".join(kept))
@@ -232,7 +216,7 @@ def _is_namey(word: str) -> bool:
     return (
         low in lexicon.FIRST_NAMES
         or lexicon.place_key(word) is not None
-        or low in _DEMONYMS
+        or low in lexicon.DEMONYMS
         or bool(re.fullmatch(r"[A-Z]{2,}|[A-Z][a-z]+[A-Z]\w*", word))
     )
 
@@ -251,8 +235,8 @@ def _entity_supported(entity: str, window_words: set[str], window: str) -> bool:
     low = entity.lower()
     if low in _ABBREVIATIONS and _ABBREVIATIONS[low] in window_words:
         return True
-    if low in _DEMONYMS:
-        return any(stem in lowered for stem in _DEMONYMS[low])
+    if low in lexicon.DEMONYMS:
+        return any(stem in lowered for stem in lexicon.DEMONYMS[low])
     tokens = entity.split()
     # A person is supported by the surname; other names by every token.
     if len(tokens) >= 2 and tokens[0].lower() in lexicon.FIRST_NAMES:

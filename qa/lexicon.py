@@ -270,6 +270,23 @@ SCALES = {
 }
 # fmt: on
 
+# English demonyms -> German word stems that express the same place.
+DEMONYMS: dict[str, tuple[str, ...]] = {
+    "russian": ("russ",), "chinese": ("chin",), "german": ("deutsch",),
+    "american": ("amerikan", "us-", "usa"), "french": ("franz", "frankreich"),
+    "british": ("brit", "großbritann"), "italian": ("ital",), "ukrainian": ("ukrain",),
+    "european": ("europ", "eu-", "eu"), "indian": ("indi",), "japanese": ("japan",),
+    "turkish": ("türk",), "polish": ("poln", "polen"), "spanish": ("span",),
+    "swedish": ("schwed",), "danish": ("dän",), "norwegian": ("norw",),
+    "finnish": ("finn",), "dutch": ("niederl", "holländ"), "austrian": ("österr",),
+    "swiss": ("schweiz",), "greek": ("griech",), "israeli": ("israel",),
+    "iranian": ("iran",), "egyptian": ("ägypt",), "brazilian": ("brasil",),
+    "canadian": ("kanad",), "korean": ("korea",), "baltic": ("balt", "ostsee"),
+    "arctic": ("arkt",), "soviet": ("sowjet",), "portuguese": ("portug",),
+    "belgian": ("belg",), "czech": ("tschech",), "hungarian": ("ungar",),
+    "romanian": ("rumän",), "bavarian": ("bayer",), "saxon": ("sächs", "sachsen"),
+}  # fmt: skip
+
 _PLACES: dict[str, str] = {}
 for _de, _en in _COUNTRIES.items():
     _PLACES[_de] = _de

@@ -40,7 +40,7 @@ from qa.spans import (
     render,
     to_english,
 )
-from qa.timeexpr import annotate
+from qa.timeexpr import annotate, resolve
 from qa.types import Outcome
 
 log = logging.getLogger(__name__)
@@ -179,6 +179,10 @@ def _short(extraction: Extraction, span: AnswerSpan, lang: str) -> str:
     """The model's rendering when the claim check supports it, else the verified span."""
     answer = extraction.answer.strip()
     sentence = span.sentence
+    if span.values and any(
+        v.slot is Slot.DATE and resolve(v.text, sentence.hit.chunk.published) for v in span.values
+    ):
+        return span.short  # a relative date: the code resolves it ("Ende März 2026")
     if answer and len(answer) <= MAX_ANSWER_CHARS:
         verdict = check_claim(answer, sentence.text, previous_sentence(sentence))
         if verdict.supported is not False:

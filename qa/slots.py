@@ -303,7 +303,7 @@ _DATE_RE = re.compile(
     r"\bam (?:Montag|Dienstag|Mittwoch|Donnerstag|Freitag|Samstag|Sonntag)\b|"
     r"\b(?:on )?(?:Monday|Tuesday|Wednesday|Thursday|Friday|Saturday|Sunday)\b|"
     r"\b(?:Ende|Anfang|Mitte) (?:des )?(?:nächsten|kommenden|dieses|diesen|vergangenen) "
-    r"Jahres\b|\b(?:im )?(?:nächsten|kommenden|vergangenen|letzten) (?:Jahr|Monat)\b|"
+    r"(?:Jahres|Monats)\b|\b(?:im )?(?:nächsten|kommenden|vergangenen|letzten) (?:Jahr|Monat)\b|"
     r"\b(?:gestern|heute|morgen)\b",
     re.IGNORECASE,
 )

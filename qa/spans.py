@@ -345,6 +345,9 @@ def mentions_any(text: str, names: Sequence[str]) -> bool:
         key = lexicon.place_key(name)
         if key and lexicon.fold(key) in folded:
             return True
+        stems = lexicon.DEMONYMS.get(name.lower(), ())
+        if any(lexicon.fold(stem) in folded for stem in stems):
+            return True  # "Baltic" in "Ostsee", "Russian" in "russische"
         stem = lexicon.fold(name)[: max(4, len(name) - 2)]
         if stem and stem in folded:
             return True

@@ -68,6 +68,10 @@ _RULES: list[Rule] = [
     ),
     (re.compile(r"\b(in )?diesem Jahr\b|\bdieses Jahr\b", re.I), lambda p, m: str(p.year)),
     (
+        re.compile(r"\b(Ende|Anfang|Mitte) (des )?(nächsten|kommenden) Monats\b", re.I),
+        lambda p, m: f"{m.group(1).capitalize()} {_month(p, 1)}",
+    ),
+    (
         re.compile(r"\b(im |)(nächsten|kommenden) Monat\b", re.I),
         lambda p, m: _month(p, 1),
     ),
