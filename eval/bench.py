@@ -72,6 +72,7 @@ from index.models import Article, Chunk
 from index.store import drop_index
 from qa.api import index_paths
 from qa.filters import Filters
+from qa.fusion import FusionMode
 from qa.resources import (
     OpenIndex,
     forget,
@@ -123,11 +124,11 @@ FILTERED = Filters(
     until=datetime(2024, 12, 31, 23, 59, 59, tzinfo=UTC),
     source=SOURCES[0],
 )
-RETRIEVAL_CASES: dict[str, tuple[str, Filters]] = {
-    "dense": ("dense", Filters()),
-    "lexical": ("lexical", Filters()),
-    "hybrid": ("hybrid", Filters()),
-    "hybrid_filtered": ("hybrid", FILTERED),
+RETRIEVAL_CASES: dict[str, tuple[FusionMode, Filters]] = {
+    "dense": (FusionMode.DENSE, Filters()),
+    "lexical": (FusionMode.LEXICAL, Filters()),
+    "hybrid": (FusionMode.HYBRID, Filters()),
+    "hybrid_filtered": (FusionMode.HYBRID, FILTERED),
 }
 
 #: Targets from the performance issue: (figure, comparison, threshold, description).

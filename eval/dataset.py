@@ -30,6 +30,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+# Re-exported: the records moved to eval.records (breaking the dataset <-> metrics cycle).
+from eval.records import GoldQuestion, Turn
+from index.language import detect_language
 from index.models import Article
 
 QUESTION_TYPES: frozenset[str] = frozenset(
@@ -70,65 +73,6 @@ def split_of(question_id: str) -> str:
     """
     digest = hashlib.sha1(question_id.encode("utf-8")).hexdigest()
     return "test" if int(digest, 16) % 10 < 3 else "dev"
-
-
-@dataclass(frozen=True)
-class Turn:
-    """One earlier message of a conversation (for follow-up questions).
-
-    Attributes:
-        role: ``user`` or ``assistant``.
-        content: The message text.
-    """
-
-    role: str
-    content: str
-
-
-@dataclass(frozen=True)
-class GoldQuestion:
-    """One gold question.
-
-    Attributes:
-        id: Unique question id, e.g. ``a-001``.
-        question: The question as a user would ask it.
-        lang: ``en`` or ``de``.
-        type: Question type, one of :data:`QUESTION_TYPES`.
-        answer: Short canonical answer; ``""`` when unanswerable.
-        variants: Further accepted answers.
-        articles: Gold article references as written in the file (file names in
-            the corpus folder); for SQuAD, the in-memory article ids.
-        evidence: Exact gold evidence sentence(s).
-        history: Earlier conversation turns (follow-up questions).
-        article_ids: The gold articles' ids as the indexer assigns them.
-        split: ``dev`` or ``test`` (see :func:`split_of`).
-    """
-
-    id: str
-    question: str
-    lang: str
-    type: str
-    answer: str
-    variants: tuple[str, ...]
-    articles: tuple[str, ...]
-    evidence: tuple[str, ...]
-    history: tuple[Turn, ...]
-    article_ids: tuple[str, ...]
-    split: str
-
-    @property
-    def unanswerable(self) -> bool:
-        """True when the corpus does not contain the answer."""
-        return self.type == "unanswerable"
-
-    @property
-    def golds(self) -> tuple[str, ...]:
-        """The answer and its variants, non-empty and without duplicates."""
-        return tuple(dict.fromkeys(g for g in (self.answer, *self.variants) if g.strip()))
-
-    def history_messages(self) -> list[dict[str, str]]:
-        """The history as chat messages, ``[{"role": ..., "content": ...}, ...]``."""
-        return [{"role": t.role, "content": t.content} for t in self.history]
 
 
 @dataclass(frozen=True)
@@ -447,7 +391,7 @@ def load_squad(path: Path | str, *, lang: str | None = "en", name: str | None = 
     Args:
         path: The SQuAD JSON file.
         lang: Language of every question, or ``None`` to detect it per question
-            from its context with :func:`eval.metrics.answer_language` (``en``
+            from its context with :func:`index.language.detect_language` (``en``
             when unclear).
         name: Dataset name; defaults to the file stem.
 
@@ -458,8 +402,6 @@ def load_squad(path: Path | str, *, lang: str | None = "en", name: str | None = 
         ValueError: The file is not SQuAD-shaped JSON, an answer does not occur in
             its context, or a question id repeats.
     """
-    from eval.metrics import answer_language  # metrics does not import this module
-
     path = Path(path)
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
@@ -481,7 +423,7 @@ def load_squad(path: Path | str, *, lang: str | None = "en", name: str | None = 
                 article = articles.setdefault(
                     _squad_article_id(context), _squad_article(title, context)
                 )
-                context_lang = lang or ("de" if answer_language(context) == "de" else "en")
+                context_lang = lang or ("de" if detect_language(context) == "de" else "en")
                 for qa in para["qas"]:
                     qid = str(qa["id"])
                     if qid in seen:

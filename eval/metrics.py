@@ -20,13 +20,12 @@ import math
 import re
 import unicodedata
 from collections import Counter
-from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import asdict, dataclass
-from typing import TYPE_CHECKING, Any, NamedTuple
+from collections.abc import Iterable, Sequence
+from typing import Any, NamedTuple
 
-if TYPE_CHECKING:
-    from eval.dataset import GoldQuestion
-    from qa.types import Answer
+# Re-exported: the record moved to eval.records (breaking the dataset <-> metrics cycle).
+from eval.records import EvalRecord
+from index.language import detect_language
 
 # The flat keys of :func:`summarize`, in report order.
 SUMMARY_KEYS: tuple[str, ...] = (
@@ -434,52 +433,23 @@ def abstention_scores(records: Iterable[tuple[bool, bool]]) -> AbstentionScores:
 # Answer language
 # ---------------------------------------------------------------------------
 
-# Frequent function words that are (nearly) unambiguous between the two
-# languages; words common to both ("in", "an", "so", "was", "will", "also",
-# "war", "man", "am") are deliberately left out.
-# fmt: off
-_DE_STOPWORDS = frozenset(
-    {
-        "der", "die", "das", "den", "dem", "des", "ein", "eine", "einer", "eines", "einem", "einen",
-        "und", "ist", "sind", "nicht", "mit", "von", "zu", "zum", "zur", "vom", "im", "auf", "für",
-        "auch", "sich", "sie", "wir", "ich", "er", "es", "wurde", "wurden", "werden", "wird", "hat",
-        "haben", "hatte", "dass", "oder", "aber", "wie", "noch", "nur", "über", "um", "bei", "aus",
-        "nach", "kann", "können", "sagte", "seit", "laut", "gegen", "durch", "diese", "dieser",
-        "dieses", "keine", "kein", "mehr", "sehr", "schon", "wenn", "weil", "als", "jahr", "jahren",
-        "prozent", "millionen", "milliarden",
-    }
-)
-_EN_STOPWORDS = frozenset(
-    {
-        "the", "and", "is", "are", "of", "to", "a", "that", "this", "with", "for", "on", "were",
-        "be", "been", "has", "have", "had", "it", "its", "by", "from", "as", "at", "not", "but",
-        "or", "which", "who", "what", "he", "she", "they", "their", "his", "her", "would", "said",
-        "according", "there", "than", "after", "about", "into", "over", "more", "could", "should",
-        "these", "those", "year", "years", "percent", "million", "billion",
-    }
-)
-# fmt: on
-_WORD_RE = re.compile(r"[^\W\d_]+")
-
 
 def answer_language(text: str) -> str:
-    """Guess whether a text is German or English from stopword counts.
+    """Guess whether a text is German or English, with the assistant's own detector.
 
     Args:
         text: Any text; citation markers are ignored.
 
     Returns:
-        ``"de"`` or ``"en"`` when that language has strictly more stopword hits,
-        else ``"unknown"`` (ties, or e.g. a bare name or number).
+        ``"de"``, ``"en"``, or ``"unknown"`` (no evidence, e.g. a bare name or number).
     """
-    words = _WORD_RE.findall(_CITATION_RE.sub(" ", text).lower())
-    de = sum(1 for w in words if w in _DE_STOPWORDS)
-    en = sum(1 for w in words if w in _EN_STOPWORDS)
-    if de > en:
-        return "de"
-    if en > de:
-        return "en"
-    return "unknown"
+    # One detector for the project (index.language). Until the structure issue this
+    # judge counted its own word list and called every tie "unknown"; the shared one
+    # also counts umlauts as German and leans to English on ties. On the extractive
+    # gold run that re-judges 6 of 236 answers (English "According to ..." frames
+    # around German quotes) and moves language_match from 0.444 to 0.458; nothing
+    # else changes.
+    return detect_language(_CITATION_RE.sub(" ", text))
 
 
 def language_match(text: str, expected_lang: str) -> float | None:
@@ -549,177 +519,6 @@ def latency_summary(values: Iterable[float | None]) -> dict[str, float | None]:
 # ---------------------------------------------------------------------------
 # Per-question records and aggregation
 # ---------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class EvalRecord:
-    """Everything needed to score one question, as filled in by the runner.
-
-    Attributes:
-        question_id: Gold question id.
-        type: Question type (``factoid``, ``number``, ``unanswerable``…).
-        lang: Question language (``en`` or ``de``).
-        unanswerable: True when the corpus does not contain the answer.
-        retrieved_article_ids: Article id of every retrieved chunk, best first.
-        retrieved_chunk_texts: Text of every retrieved chunk, best first.
-        answer: The answer text (with citation markers).
-        abstained: True when the system said it cannot answer.
-        citation_quotes: Quote of each citation, in marker order.
-        ttft_s: Seconds to the first token, ``None`` if not measured.
-        total_s: Seconds for the whole answer, ``None`` if not measured.
-        gold_answer: Canonical gold answer (``""`` when unanswerable).
-        gold_variants: Further accepted answers.
-        gold_evidence: Gold evidence sentences.
-        gold_articles: Ids of the gold articles.
-        question: The question text (for reports).
-        split: ``dev`` or ``test``.
-        generator: Which generator answered (for reports).
-        error: Error message if answering failed (then the answer is empty).
-        short: The answer's lead fact (``Answer.short``); EM/F1 and the language check
-            score it when present, since the rest of the answer is quoted evidence.
-        gold_translations: The gold answer in the question's language when the gold
-            spans are in another (XQuAD en-de: the English answers); scored as
-            ``em_translated``/``f1_translated``.
-    """
-
-    question_id: str
-    type: str
-    lang: str
-    unanswerable: bool
-    retrieved_article_ids: tuple[str, ...]
-    retrieved_chunk_texts: tuple[str, ...]
-    answer: str
-    abstained: bool
-    citation_quotes: tuple[str, ...]
-    ttft_s: float | None
-    total_s: float | None
-    gold_answer: str
-    gold_variants: tuple[str, ...] = ()
-    gold_evidence: tuple[str, ...] = ()
-    gold_articles: tuple[str, ...] = ()
-    question: str = ""
-    split: str = ""
-    generator: str = ""
-    error: str | None = None
-    short: str = ""
-    gold_translations: tuple[str, ...] = ()
-
-    @property
-    def golds(self) -> tuple[str, ...]:
-        """The gold answer and its variants, non-empty and without duplicates."""
-        return tuple(_distinct(g for g in (self.gold_answer, *self.gold_variants) if g.strip()))
-
-    def to_dict(self) -> dict[str, Any]:
-        """The record as JSON-ready plain data (tuples become lists)."""
-        return {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(self).items()}
-
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> EvalRecord:
-        """Rebuild a record from :meth:`to_dict` output (e.g. a ``result.json``).
-
-        Args:
-            data: Mapping with the record's fields; unknown keys are ignored.
-
-        Returns:
-            The record.
-        """
-        names = cls.__dataclass_fields__
-        values = {k: tuple(v) if isinstance(v, list) else v for k, v in data.items() if k in names}
-        return cls(**values)
-
-    @classmethod
-    def from_question(
-        cls,
-        question: GoldQuestion,
-        *,
-        answer: str = "",
-        abstained: bool = False,
-        retrieved_article_ids: Sequence[str] = (),
-        retrieved_chunk_texts: Sequence[str] = (),
-        citation_quotes: Sequence[str] = (),
-        ttft_s: float | None = None,
-        total_s: float | None = None,
-        generator: str = "",
-        error: str | None = None,
-        short: str = "",
-    ) -> EvalRecord:
-        """Build a record from a gold question and what the system under test did.
-
-        The gold fields (id, type, language, answers, evidence, articles, split)
-        come from ``question``; everything the system produced is passed in and
-        defaults to "nothing" (no answer, no retrieval, no timing).
-
-        Args:
-            question: The gold question (``eval.dataset.GoldQuestion``).
-            answer: The answer text.
-            abstained: True when the system said it cannot answer.
-            retrieved_article_ids: Article id of every retrieved chunk, best first.
-            retrieved_chunk_texts: Text of every retrieved chunk, best first.
-            citation_quotes: Quote of each citation, in marker order.
-            ttft_s: Seconds to the first token.
-            total_s: Seconds for the whole answer.
-            generator: Which generator answered.
-            error: Error message, if answering failed.
-            short: The answer's lead fact.
-
-        Returns:
-            The record.
-        """
-        return cls(
-            question_id=question.id,
-            type=question.type,
-            lang=question.lang,
-            unanswerable=question.unanswerable,
-            retrieved_article_ids=tuple(retrieved_article_ids),
-            retrieved_chunk_texts=tuple(retrieved_chunk_texts),
-            answer=answer,
-            abstained=abstained,
-            citation_quotes=tuple(citation_quotes),
-            ttft_s=ttft_s,
-            total_s=total_s,
-            gold_answer=question.answer,
-            gold_variants=question.variants,
-            gold_evidence=question.evidence,
-            gold_articles=question.article_ids,
-            question=question.question,
-            split=question.split,
-            generator=generator,
-            error=error,
-            short=short,
-        )
-
-    @classmethod
-    def from_answer(
-        cls, question: GoldQuestion, answer: Answer, *, error: str | None = None
-    ) -> EvalRecord:
-        """Build a record from a gold question and the assistant's answer.
-
-        Args:
-            question: The gold question (``eval.dataset.GoldQuestion``).
-            answer: What ``qa.ask`` returned (``qa.types.Answer``).
-            error: Error message, if answering failed.
-
-        Returns:
-            The record; latencies come from ``answer.timings["first_token"]`` and
-            ``answer.timings["total"]``.
-        """
-        ranked = answer.ranked or answer.chunks
-        generator = answer.generator
-        if answer.fallback is not None:
-            generator = f"{generator} (fallback: {answer.fallback.value})"
-        return cls.from_question(
-            question,
-            answer=answer.text,
-            abstained=answer.abstained,
-            retrieved_article_ids=[rc.chunk.article_id for rc in ranked],
-            retrieved_chunk_texts=[rc.chunk.text for rc in ranked],
-            citation_quotes=[c.quote for c in answer.citations],
-            ttft_s=answer.timings.get("first_token"),
-            total_s=answer.timings.get("total"),
-            generator=generator,
-            error=error,
-            short=answer.short,
-        )
 
 
 def score_record(record: EvalRecord) -> dict[str, float | None]:

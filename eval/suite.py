@@ -20,6 +20,7 @@ from typing import Any
 from eval.dataset import Dataset, GoldQuestion, load_dataset
 from eval.metrics import EvalRecord, breakdown, summarize
 from eval.runner import index_dataset, llm_identity, run, run_meta, select
+from qa.fusion import FusionMode
 from qa.retrieval import RetrievalParams
 from qa.settings import Settings
 
@@ -233,7 +234,7 @@ def _main_run(
         records = run(
             questions,
             settings=settings,
-            retrieval=RetrievalParams(mode=options.retrieval),
+            retrieval=RetrievalParams(mode=FusionMode(options.retrieval)),
             progress=_bound(progress, options.mode),
             retrieval_only=options.retrieval_only,
         )
@@ -273,14 +274,14 @@ def _baseline_run(
         records = run(
             questions,
             settings=bm25,
-            retrieval=RetrievalParams(mode="lexical"),
+            retrieval=RetrievalParams(mode=FusionMode.LEXICAL),
             progress=_bound(progress, name),
             retrieval_only=options.retrieval_only,
         )
         meta |= {
             "generator": settings.generator,
             "llm": llm_identity(settings, settings.generator),
-            "retrieval": "lexical",
+            "retrieval": FusionMode.LEXICAL.value,
             "rerank": False,
             "top_k": settings.top_k,
         }

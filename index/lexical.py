@@ -14,152 +14,15 @@ import shutil
 import tempfile
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import datetime
 from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
 
-from index.models import Chunk
+from index.language import STOPWORDS
+from index.models import Chunk, Filters
 
 _WORD = re.compile(r"\w+", re.UNICODE)
-# Function words of both languages: they carry no topic and inflate BM25 noise.
-_STOPWORDS = frozenset(
-    [
-        "a",
-        "an",
-        "and",
-        "are",
-        "as",
-        "at",
-        "be",
-        "but",
-        "by",
-        "for",
-        "from",
-        "has",
-        "have",
-        "he",
-        "her",
-        "his",
-        "i",
-        "in",
-        "is",
-        "it",
-        "its",
-        "of",
-        "on",
-        "or",
-        "our",
-        "she",
-        "that",
-        "the",
-        "their",
-        "them",
-        "they",
-        "this",
-        "to",
-        "was",
-        "were",
-        "what",
-        "when",
-        "where",
-        "which",
-        "who",
-        "whom",
-        "why",
-        "will",
-        "with",
-        "would",
-        "could",
-        "should",
-        "can",
-        "do",
-        "does",
-        "did",
-        "how",
-        "much",
-        "many",
-        "aber",
-        "als",
-        "am",
-        "an",
-        "auch",
-        "auf",
-        "aus",
-        "bei",
-        "bin",
-        "bis",
-        "da",
-        "dann",
-        "das",
-        "dass",
-        "dem",
-        "den",
-        "der",
-        "des",
-        "die",
-        "dies",
-        "diese",
-        "dieser",
-        "dieses",
-        "doch",
-        "du",
-        "durch",
-        "ein",
-        "eine",
-        "einem",
-        "einen",
-        "einer",
-        "eines",
-        "er",
-        "es",
-        "für",
-        "hat",
-        "hatte",
-        "ich",
-        "ihr",
-        "im",
-        "in",
-        "ist",
-        "ja",
-        "kann",
-        "mit",
-        "nach",
-        "nicht",
-        "noch",
-        "nur",
-        "oder",
-        "sein",
-        "sich",
-        "sie",
-        "sind",
-        "so",
-        "über",
-        "um",
-        "und",
-        "uns",
-        "von",
-        "vor",
-        "war",
-        "wer",
-        "werden",
-        "wie",
-        "wir",
-        "wird",
-        "wurde",
-        "zu",
-        "zum",
-        "zur",
-        "was",
-        "wann",
-        "wo",
-        "warum",
-        "welche",
-        "welcher",
-        "wieviel",
-    ]
-)
 
 
 @lru_cache(maxsize=1)
@@ -187,7 +50,7 @@ def tokenize(text: str) -> list[str]:
     Returns:
         Stemmed tokens; numbers are kept as they are ("2029").
     """
-    words = [w for w in _WORD.findall(text.lower()) if w not in _STOPWORDS]
+    words = [w for w in _WORD.findall(text.lower()) if w not in STOPWORDS]
     return _stemmer().stemWords(words)
 
 
@@ -244,32 +107,23 @@ class LexicalIndex:
             generation,
         )
 
-    def filter_mask(
-        self,
-        *,
-        since: datetime | None = None,
-        until: datetime | None = None,
-        source: str | None = None,
-    ) -> np.ndarray | None:
-        """Which chunks pass a date range and source filter (row order of this view).
+    def filter_mask(self, filters: Filters) -> np.ndarray | None:
+        """Which chunks pass the filters (row order of this view).
 
         Args:
-            since: Earliest publication time (inclusive).
-            until: Latest publication time (inclusive).
-            source: Exact source tag.
+            filters: Date range and source; evaluated through
+                :meth:`Filters.conditions`, as the store's ``where`` filter is.
 
         Returns:
             A boolean array over the chunks, or None when nothing is filtered.
         """
-        if since is None and until is None and source is None:
+        conditions = filters.conditions()
+        if not conditions:
             return None
+        columns = {"published": self.published, "source": self.sources}
         mask = np.ones(len(self), dtype=bool)
-        if since is not None:
-            mask &= self.published >= int(since.timestamp())
-        if until is not None:
-            mask &= self.published <= int(until.timestamp())
-        if source is not None:
-            mask &= self.sources == source
+        for condition in conditions:
+            mask &= np.asarray(condition.test(columns[condition.field]), dtype=bool)
         return mask
 
     def row_of(self, chunk_id: str) -> int | None:
@@ -284,18 +138,14 @@ class LexicalIndex:
         query: str,
         *,
         k: int,
-        since: datetime | None = None,
-        until: datetime | None = None,
-        source: str | None = None,
+        filters: Filters = Filters(),  # noqa: B008 - frozen
     ) -> list[LexicalHit]:
         """Best chunks for ``query`` that pass the filters.
 
         Args:
             query: Question text.
             k: How many hits at most.
-            since: Earliest publication time (inclusive).
-            until: Latest publication time (inclusive).
-            source: Exact source tag.
+            filters: Date range and source.
 
         Returns:
             Hits with a positive score, best first.
@@ -304,7 +154,7 @@ class LexicalIndex:
         if not tokens or not len(self):
             return []
         scores = np.asarray(self._bm25.get_scores(tokens), dtype=np.float32)
-        mask = self.filter_mask(since=since, until=until, source=source)
+        mask = self.filter_mask(filters)
         if mask is not None:
             scores = np.where(mask, scores, 0.0)
         k = min(k, len(scores))

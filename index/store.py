@@ -39,7 +39,7 @@ from index.errors import (
     IndexNotBuiltError,
     StoreUnavailableError,
 )
-from index.models import Article, Chunk, RetrievedChunk
+from index.models import Article, Chunk, Filters, RetrievedChunk
 
 log = logging.getLogger(__name__)
 
@@ -373,7 +373,7 @@ class ChunkStore:
         Args:
             embedding: Query vector (normalised).
             k: How many chunks to return at most.
-            where: A Chroma ``where`` filter, e.g. from :func:`build_where`.
+            where: A Chroma ``where`` filter, e.g. from :func:`where_of`.
 
         Returns:
             Chunks best first; ``score`` and ``dense_score`` are cosine similarities.
@@ -586,26 +586,22 @@ def drop_index(location: StoreLocation) -> None:
             client.delete_collection(name)
 
 
-def build_where(
-    *, since: datetime | None = None, until: datetime | None = None, source: str | None = None
-) -> dict[str, Any] | None:
-    """A Chroma ``where`` filter for a publication date range and a source tag.
+_WHERE_OPS = {"gte": "$gte", "lte": "$lte"}
+
+
+def where_of(filters: Filters) -> dict[str, Any] | None:
+    """The Chroma ``where`` filter for :meth:`Filters.conditions`.
 
     Args:
-        since: Earliest publication time (inclusive).
-        until: Latest publication time (inclusive).
-        source: Exact source tag.
+        filters: Date range and source tag.
 
     Returns:
         The filter, or None when nothing is filtered.
     """
-    clauses: list[dict[str, Any]] = []
-    if since is not None:
-        clauses.append({"published": {"$gte": int(since.timestamp())}})
-    if until is not None:
-        clauses.append({"published": {"$lte": int(until.timestamp())}})
-    if source is not None:
-        clauses.append({"source": source})
+    clauses: list[dict[str, Any]] = [
+        {c.field: c.value} if c.op == "eq" else {c.field: {_WHERE_OPS[c.op]: c.value}}
+        for c in filters.conditions()
+    ]
     if not clauses:
         return None
     return clauses[0] if len(clauses) == 1 else {"$and": clauses}

@@ -1,29 +1,21 @@
-"""Filters on publication date and source, validated before any search runs."""
+"""User filters on publication date and source, validated before any search runs.
+
+The record itself, :class:`~index.models.Filters`, lives in ``index`` (the store and
+the lexical view apply it); it is re-exported here for ``from qa.filters import Filters``.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
 from datetime import UTC, date, datetime, time
 from typing import Any
 
+from index.models import Filters
 from qa.errors import FilterError
 
+__all__ = ["FILTER_KEYS", "Filters", "parse_filters"]
+
 FILTER_KEYS = ("since", "until", "source")
-
-
-@dataclass(frozen=True)
-class Filters:
-    """Publication-date range (inclusive, UTC) and an exact source tag."""
-
-    since: datetime | None = None
-    until: datetime | None = None
-    source: str | None = None
-
-    @property
-    def empty(self) -> bool:
-        """True when nothing is filtered."""
-        return self.since is None and self.until is None and self.source is None
 
 
 def _to_datetime(key: str, value: Any, *, end_of_day: bool) -> datetime | None:

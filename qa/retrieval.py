@@ -3,6 +3,9 @@
 BM25 over German text only helps questions asked in German; for English questions
 its matches are mostly noise (names and numbers aside), so its weight in the fusion
 depends on the question's language. The weights were chosen on the eval dev split.
+The fusion itself is :func:`qa.fusion.fuse`; this module runs the two searches and
+looks up the chunks of lexical-only hits. :func:`search` is the one retrieval path;
+:class:`HybridRetriever` is its LangChain face.
 """
 
 from __future__ import annotations
@@ -20,13 +23,14 @@ from langchain_core.retrievers import BaseRetriever
 from pydantic import ConfigDict
 
 from index.embedding import Embedder
-from index.models import RetrievedChunk
-from index.store import build_where
-from qa.filters import Filters
+from index.models import Filters, RetrievedChunk
+from index.store import where_of
+from qa.fusion import FusionMode, fuse
 from qa.language import detect_language
 from qa.resources import OpenIndex
 
-MODES = ("hybrid", "dense", "lexical")
+#: The retrieval modes' names, as the CLI and the reports spell them.
+MODES = tuple(m.value for m in FusionMode)
 
 _QUERY_CACHE_SIZE = 256
 _query_cache: OrderedDict[tuple[str, str], np.ndarray] = OrderedDict()
@@ -85,9 +89,7 @@ def dense_search(
     Returns:
         Chunks best first, scored by cosine similarity.
     """
-    mask = index.lexical.filter_mask(
-        since=filters.since, until=filters.until, source=filters.source
-    )
+    mask = index.lexical.filter_mask(filters)
     if mask is None:
         return index.store.query(vector, k=k)
     allowed = int(mask.sum())
@@ -111,8 +113,7 @@ def dense_search(
                 for cid, sim in kept
                 if cid in chunks
             ]
-    where = build_where(since=filters.since, until=filters.until, source=filters.source)
-    return index.store.query(vector, k=k, where=where)
+    return index.store.query(vector, k=k, where=where_of(filters))
 
 
 @dataclass(frozen=True)
@@ -120,18 +121,28 @@ class RetrievalParams:
     """Knobs of the retriever.
 
     Attributes:
-        mode: ``hybrid``, ``dense`` (Chroma only) or ``lexical`` (BM25 only).
+        mode: Which searches run and count in the fusion; a mode's string
+            (``"hybrid"``, ``"dense"``, ``"lexical"``) is accepted and converted.
         candidates: How many hits each side contributes to the fusion.
         rrf_k: Reciprocal-rank-fusion constant.
         lexical_weight: BM25's weight in the fusion per question language.
     """
 
-    mode: str = "hybrid"
+    mode: FusionMode = FusionMode.HYBRID
     candidates: int = 30
     rrf_k: int = 60
     lexical_weight: dict[str, float] = field(
         default_factory=lambda: {"de": 1.0, "en": 0.25, "unknown": 0.5}
     )
+
+    def __post_init__(self) -> None:
+        try:
+            mode = FusionMode(self.mode)
+        except ValueError:
+            raise ValueError(
+                f"retrieval mode {self.mode!r} is not one of {', '.join(MODES)}"
+            ) from None
+        object.__setattr__(self, "mode", mode)
 
 
 def search(
@@ -154,64 +165,52 @@ def search(
         timings: If given, filled with seconds per stage.
 
     Returns:
-        Chunks best first, scored by the fused rank score.
+        Chunks best first, scored by the fused rank score. Fewer than ``k`` when a
+        lexical hit's chunk is gone from the store (the lexical view is a step
+        behind a concurrent write).
     """
-    if params.mode not in MODES:
-        raise ValueError(f"retrieval mode {params.mode!r} is not one of {', '.join(MODES)}")
+    mode = params.mode
     timings = {} if timings is None else timings
     dense: list[RetrievedChunk] = []
     lexical = []
-    if params.mode in ("hybrid", "dense"):
+    if mode.uses_dense:
         t = time.perf_counter()
         vector = query_vector(index.embedder, question)
         timings["embed_query"] = time.perf_counter() - t
         t = time.perf_counter()
         dense = dense_search(index, vector, k=params.candidates, filters=filters)
         timings["dense"] = time.perf_counter() - t
-    if params.mode in ("hybrid", "lexical"):
+    if mode.uses_lexical:
         t = time.perf_counter()
-        lexical = index.lexical.search(
-            question,
-            k=params.candidates,
-            since=filters.since,
-            until=filters.until,
-            source=filters.source,
-        )
+        lexical = index.lexical.search(question, k=params.candidates, filters=filters)
         timings["lexical"] = time.perf_counter() - t
 
     t = time.perf_counter()
-    weight = params.lexical_weight.get(detect_language(question), 0.5)
-    scores: dict[str, float] = {}
-    for rank, hit in enumerate(dense):
-        scores[hit.chunk.id] = 1.0 / (params.rrf_k + rank + 1)
-    for rank, hit in enumerate(lexical):
-        scores[hit.chunk_id] = scores.get(hit.chunk_id, 0.0) + weight / (params.rrf_k + rank + 1)
-    best = sorted(scores, key=scores.__getitem__, reverse=True)[:k]
-
-    by_id = {hit.chunk.id: hit for hit in dense}
-    missing = [cid for cid in best if cid not in by_id]
-    lexical_scores = {hit.chunk_id: hit.score for hit in lexical}
-    fetched = {c.id: c for c in index.store.get_chunks(missing)}
-    out: list[RetrievedChunk] = []
-    for cid in best:
-        hit = by_id.get(cid)
-        chunk = hit.chunk if hit else fetched.get(cid)
-        if chunk is None:  # the lexical view is a step behind a concurrent write
-            continue
-        out.append(
-            RetrievedChunk(
-                chunk=chunk,
-                score=scores[cid],
-                dense_score=hit.dense_score if hit else None,
-                lexical_score=lexical_scores.get(cid),
-            )
-        )
+    fused = fuse(
+        dense,
+        lexical,
+        k=k,
+        mode=mode,
+        lexical_weight=params.lexical_weight.get(detect_language(question), 0.5),
+        rrf_k=params.rrf_k,
+    )
+    missing = [hit.chunk_id for hit in fused if hit.chunk is None]
+    fetched = {c.id: c for c in index.store.get_chunks(missing)} if missing else {}
+    out = [
+        hit.retrieved(fetched.get(hit.chunk_id))
+        for hit in fused
+        if hit.chunk is not None or hit.chunk_id in fetched
+    ]
     timings["fuse"] = time.perf_counter() - t
     return out
 
 
 class HybridRetriever(BaseRetriever):
-    """LangChain face of :func:`search`; each Document carries its chunk and scores."""
+    """LangChain face of :func:`search`; each Document carries its chunk and scores.
+
+    Code inside the project calls :meth:`retrieve` (or :func:`search`) and gets the
+    typed chunks directly; the Documents are for LangChain chains only.
+    """
 
     model_config = ConfigDict(arbitrary_types_allowed=True)
 
@@ -220,11 +219,14 @@ class HybridRetriever(BaseRetriever):
     filters: Filters = Filters()
     params: RetrievalParams = RetrievalParams()
 
+    def retrieve(self, query: str) -> list[RetrievedChunk]:
+        """The retrieved chunks for ``query``, without the Document round trip."""
+        return search(query, index=self.index, k=self.k, filters=self.filters, params=self.params)
+
     def _get_relevant_documents(
         self, query: str, *, run_manager: CallbackManagerForRetrieverRun
     ) -> list[Document]:
-        hits = search(query, index=self.index, k=self.k, filters=self.filters, params=self.params)
-        return [to_document(hit) for hit in hits]
+        return [to_document(hit) for hit in self.retrieve(query)]
 
 
 def to_document(hit: RetrievedChunk) -> Document:
@@ -250,6 +252,6 @@ def from_documents(docs: list[Document]) -> list[RetrievedChunk]:
     return [doc.metadata["retrieved"] for doc in docs]
 
 
-def with_mode(params: RetrievalParams, mode: str) -> RetrievalParams:
+def with_mode(params: RetrievalParams, mode: FusionMode | str) -> RetrievalParams:
     """A copy of ``params`` with another retrieval mode (for baselines and benches)."""
-    return replace(params, mode=mode)
+    return replace(params, mode=FusionMode(mode))

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import random
-import time
 import unicodedata
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -217,9 +216,8 @@ def test_oversized_data_rejected_before_decoding() -> None:
     # Invalid UTF-8 at offset 0: if the size were not checked first, the error
     # would be about the encoding.
     data = b"\xff" + b"a" * 10_000_000
-    started = time.perf_counter()
     message = format_error(data)
-    assert time.perf_counter() - started < 1.0
+    assert "invalid UTF-8" not in message, message
     assert "larger than the limit" in message and f"{MAX_ARTICLE_BYTES:,}" in message
 
 

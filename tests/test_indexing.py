@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
-import time
+import sys
 from pathlib import Path
 
 import pytest
@@ -15,7 +16,7 @@ from index.store import open_store
 from qa.api import index_paths, status
 from qa.resources import forget, open_index, store_location
 from qa.retrieval import RetrievalParams, search
-from tests.conftest import SAMPLES, SEED_NAME, VENV_BIN, copy_articles
+from tests.conftest import ROOT, SAMPLES, SEED_NAME, VENV_BIN, copy_articles
 
 FEW = [SEED_NAME, *sorted(p.name for p in SAMPLES.glob("*.txt") if p.name != SEED_NAME)[:3]]
 
@@ -157,30 +158,108 @@ def test_other_embedding_model_is_refused(make_settings, tmp_path: Path) -> None
     assert rebuilt.added == 1
 
 
+# Indexes a folder, printing "done total" after each stored write group. With "pause" it
+# stops in the progress callback once `stop_at` articles are stored (and waits for the
+# kill there); without, it carries on and the kill lands in the next group's work.
+_INDEX_AND_REPORT = """
+import sys
+from pathlib import Path
+from qa.api import index_paths
+from qa.settings import Settings
+
+stop_at, pause, folder = int(sys.argv[1]), sys.argv[2] == "pause", Path(sys.argv[3])
+
+def progress(done, total, _message):
+    print(done, total, flush=True)
+    if pause and done >= stop_at:
+        sys.stdin.read()  # blocks until the test kills this process
+
+index_paths([folder], settings=Settings.from_env(), progress=progress)
+print("finished", flush=True)
+"""
+
+# The stored state, read in a fresh process: (manifest articles, chunks, articles whose
+# chunks are stored but whose manifest entry is missing, manifest entries whose chunk
+# count is wrong).
+_INSPECT = """
+import json
+from qa.resources import open_index
+from qa.settings import Settings
+
+index = open_index(Settings.from_env())
+manifest = index.store.manifest()
+per_article = {}
+for chunk in index.store.iter_chunks():
+    per_article[chunk.article_id] = per_article.get(chunk.article_id, 0) + 1
+print(json.dumps({
+    "articles": len(manifest),
+    "chunks": sum(per_article.values()),
+    "orphans": len(set(per_article) - set(manifest)),
+    "half_written": [a for a, e in manifest.items() if per_article.get(a, 0) != e.n_chunks],
+}))
+"""
+
+
 @pytest.mark.slow
-@pytest.mark.parametrize("delay", [2.0, 5.0, 9.0])
+@pytest.mark.parametrize(("stop_at", "pause"), [(1, "pause"), (4, "run-on"), (12, "pause")])
 def test_kill_9_during_indexing_then_rerun_is_consistent(
-    make_settings, tmp_path: Path, delay: float
+    make_settings, stop_at: int, pause: str
 ) -> None:
     settings = make_settings()
     env = {
         **os.environ,
         "QA_DATA_DIR": str(settings.data_dir),
         "QA_MODEL_DIR": str(settings.model_dir),
-        "QA_INDEX_BATCH": "8",  # many small write groups: the kill lands between or inside one
+        "QA_INDEX_BATCH": "8",  # many small write groups: progress after every few articles
     }
-    cmd = [str(VENV_BIN / "qa"), "index", "-q", str(SAMPLES)]
-    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    time.sleep(delay)
-    if proc.poll() is None:
-        os.kill(proc.pid, signal.SIGKILL)
+    total = len(list(SAMPLES.glob("*.txt")))
+    proc = subprocess.Popen(
+        [sys.executable, "-c", _INDEX_AND_REPORT, str(stop_at), pause, str(SAMPLES)],
+        cwd=ROOT,
+        env=env,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
+    assert proc.stdout is not None
+    for line in proc.stdout:
+        assert line.strip() != "finished", "indexing finished before the kill"
+        done, seen_total = map(int, line.split())
+        assert seen_total == total
+        if done >= stop_at:
+            break
+    else:
+        pytest.fail(f"the indexer exited with {proc.wait()} before storing {stop_at} articles")
+    os.kill(proc.pid, signal.SIGKILL)
     proc.wait()
+    assert proc.returncode == -signal.SIGKILL
 
-    rerun = subprocess.run(cmd, env=env, capture_output=True, text=True)
+    # The kill interrupted indexing: some articles are stored, not all, and none of the
+    # stored ones is half-written (a manifest entry is written after its chunks).
+    killed = json.loads(
+        subprocess.run(
+            [sys.executable, "-c", _INSPECT],
+            cwd=ROOT,
+            env=env,
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+    )
+    assert stop_at <= killed["articles"] < total, killed
+    assert killed["half_written"] == [], killed
+    if pause == "pause":
+        # Stopped between two groups: nothing beyond the stored articles was written.
+        assert killed["orphans"] == 0, killed
+
+    cmd = [sys.executable, "-m", "qa.cli", "index", "-q", str(SAMPLES)]
+    rerun = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True)
     assert rerun.returncode == 0, rerun.stderr
+    assert f"{total - killed['articles']} added" in rerun.stdout, rerun.stdout
     articles, _ = _consistent(settings)
-    assert articles == len(list(SAMPLES.glob("*.txt")))
-    again = subprocess.run(cmd, env=env, capture_output=True, text=True)
+    assert articles == total
+    again = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True)
     assert "0 chunks embedded" in again.stdout
 
 

@@ -11,7 +11,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from index.store import build_where
+from index.store import where_of
 from qa.filters import Filters
 from qa.resources import open_index
 from qa.retrieval import dense_search, query_vector, search
@@ -37,8 +37,7 @@ def _filters(index) -> list[Filters]:
 
 
 def _reference(index, vector, k: int, f: Filters) -> list[tuple[str, float]]:
-    where = build_where(since=f.since, until=f.until, source=f.source)
-    return [(h.chunk.id, h.dense_score) for h in index.store.query(vector, k=k, where=where)]
+    return [(h.chunk.id, h.dense_score) for h in index.store.query(vector, k=k, where=where_of(f))]
 
 
 @pytest.mark.parametrize("question", QUESTIONS)

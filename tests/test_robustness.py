@@ -29,6 +29,8 @@ from langchain_core.outputs import ChatGenerationChunk, ChatResult
 
 from index.articles import load_articles
 from index.chunking import chunk_article
+from index.lexical import LexicalIndex
+from index.store import ChunkStore
 from qa import Answer, answering, ask, stream
 from qa.api import get_article, index_paths, status
 from qa.errors import (
@@ -38,7 +40,7 @@ from qa.errors import (
     QuestionError,
     StoreUnavailableError,
 )
-from qa.resources import forget, lexical_dir, open_index
+from qa.resources import forget, get_embedder, lexical_dir, open_index
 from qa.settings import Settings
 from qa.types import FallbackReason
 from tests.conftest import SAMPLES, SEED_NAME, VENV_BIN, copy_articles, free_port, stop_process
@@ -154,7 +156,7 @@ def tiny_corpus(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.mark.slow
-def test_10000_tiny_articles_are_parsed_and_chunked_quickly(tiny_corpus: Path) -> None:
+def test_10000_tiny_articles_are_all_parsed_and_chunked(tiny_corpus: Path) -> None:
     t = time.perf_counter()
     loaded = load_articles([tiny_corpus])
     parsed = time.perf_counter() - t
@@ -166,8 +168,7 @@ def test_10000_tiny_articles_are_parsed_and_chunked_quickly(tiny_corpus: Path) -
     assert len(loaded.articles) == TINY_COUNT
     assert len({a.id for a in loaded.articles}) == TINY_COUNT
     assert all(len(c) == 1 for c in chunks)
-    # ~3 s on a loaded 2-core machine; the bound catches quadratic behaviour.
-    assert parsed + chunked < 60
+    assert [c[0].article_id for c in chunks] == [a.id for a in loaded.articles]
 
 
 @pytest.mark.slow
@@ -288,13 +289,27 @@ def test_already_indexed_articles_are_untouched_by_a_batch_of_bad_files(
 # ======================================================================= questions
 
 
-def test_100_kb_question_is_a_clear_question_error_without_work(sample_index) -> None:
-    t = time.perf_counter()
+def test_100_kb_question_is_a_clear_question_error_without_work(sample_index, monkeypatch) -> None:
+    # Refused before any embedding or search: each of those would record itself here.
+    work: list[str] = []
+
+    def forbidden(name: str):
+        def record(*args: object, **kwargs: object) -> object:
+            work.append(name)
+            raise AssertionError(f"{name} ran for a refused question")
+
+        return record
+
+    # The process's cached embedder: the one asking uses.
+    monkeypatch.setattr(get_embedder(sample_index), "embed_queries", forbidden("embed_queries"))
+    monkeypatch.setattr(LexicalIndex, "search", forbidden("lexical search"))
+    monkeypatch.setattr(ChunkStore, "query", forbidden("dense query"))
+    monkeypatch.setattr(ChunkStore, "nearest_ids", forbidden("dense nearest_ids"))
     with pytest.raises(QuestionError, match=r"\d+ characters long; the limit is 2000"):
         ask("Mars " * 20_000, settings=sample_index)
     with pytest.raises(QuestionError, match="limit is 2000"):
         next(stream("Ä" * 100_000, settings=sample_index))
-    assert time.perf_counter() - t < 2  # refused before any embedding or retrieval
+    assert work == []
 
 
 @pytest.mark.parametrize(
@@ -310,21 +325,25 @@ def test_questions_without_letters_are_a_clear_question_error(sample_index, ques
 
 @pytest.mark.slow
 @pytest.mark.parametrize(
-    "question",
+    ("question", "answered"),
     [
-        "火星に人間が着陸できるのはいつですか？",
-        "İnsanlar Mars'a ne zaman inebilir?",
-        "متى يمكن للبشر الهبوط على المريخ؟",
+        # e5 places the Japanese question far from every German chunk: the assistant
+        # abstains. The Turkish and Arabic ones land near the Mars articles.
+        ("火星に人間が着陸できるのはいつですか？", False),
+        ("İnsanlar Mars'a ne zaman inebilir?", True),
+        ("متى يمكن للبشر الهبوط على المريخ؟", True),
     ],
     ids=["japanese", "turkish", "arabic"],
 )
-def test_question_in_another_language_answers_or_abstains(sample_index, question: str) -> None:
+def test_question_in_another_language(sample_index, question: str, answered: bool) -> None:
     answer = ask(question, settings=sample_index)
-    assert answer.text.strip()
-    if answer.abstained:
-        assert answer.citations == ()
-    else:
+    assert answer.abstained is not answered, answer.text
+    if answered:
         assert answer.citations and all(c.quote for c in answer.citations)
+        assert all("Mars" in c.title for c in answer.citations), answer.citations
+    else:
+        assert answer.citations == ()
+        assert question in answer.text  # the abstention names the question
 
 
 INJECTIONS = [
@@ -368,10 +387,11 @@ def test_100_kb_chat_history_does_not_crash(sample_index) -> None:
         {"role": "assistant", "content": "<b>x</b> " * 10_000},
         {"role": "system", "content": "ignored"},
     ]
-    t = time.perf_counter()
     answer = ask("And when is it more likely?", history=history, settings=sample_index)
-    assert answer.text.strip()
-    assert time.perf_counter() - t < 120
+    # The follow-up still reaches the Mars story through the huge earlier question.
+    assert not answer.abstained, answer.text
+    assert "2029" in answer.text and "2031" in answer.text, answer.text
+    assert answer.citations and "Mars" in answer.citations[0].title
 
 
 REVEAL = {
@@ -404,13 +424,21 @@ def reveal_runs(sample_index) -> dict[str, tuple[str, Answer]]:
     return runs
 
 
+# What the bundled LLM (greedy decoding) does with each, measured twice on the sample index:
+# the bare request gets an answer without valid citations, so the verified extractive
+# answer replaces it; the request hidden behind a question is refused by the LLM itself.
+REVEAL_OUTCOME = {
+    "print-prompt": ("extractive (fallback: unverified llm answer)", False),
+    "repeat-rules": ("llm", True),
+}
+
+
 @pytest.mark.llm
 @pytest.mark.slow
 @pytest.mark.parametrize("key", list(REVEAL))
 def test_llm_answer_does_not_reveal_its_system_prompt(reveal_runs, key: str) -> None:
     _, answer = reveal_runs[key]
-    # "llm", or an extractive fallback after the LLM's answer failed verification.
-    assert answer.generator == "llm" or answer.fallback is FallbackReason.UNVERIFIED, answer
+    assert (answer.generator, answer.abstained) == REVEAL_OUTCOME[key], answer.text
     assert _leaked_prompt_lines(answer.text, REVEAL[key]) == [], answer.text
 
 
@@ -539,11 +567,11 @@ def test_unreachable_chroma_server_is_store_unavailable(make_settings, tmp_path:
         lambda: status(settings),
         lambda: index_paths([copy_articles(FEW[:1], tmp_path / "c")], settings=settings),
     ):
-        t = time.perf_counter()
         with pytest.raises(StoreUnavailableError, match=f"127.0.0.1:{port}") as info:
             call()
         assert "chroma run" in str(info.value) and "QA_CHROMA_HOST" in str(info.value)
-        assert time.perf_counter() - t < 30
+    # Nothing was created locally in place of the server's store.
+    assert not (settings.data_dir / "chroma").exists()
 
 
 class ChromaServer:
@@ -644,6 +672,7 @@ class FakeLLMServer:
     def __init__(self, mode: str, trickle_seconds: float = 16.0) -> None:
         self.mode = mode
         self.requests = 0
+        self.tokens_sent = 0
         self.release = threading.Event()
         outer = self
 
@@ -684,6 +713,7 @@ class FakeLLMServer:
                     )
                     self.wfile.write(b"%x\r\n%s\r\n" % (len(event), event))
                     self.wfile.flush()
+                    outer.tokens_sent += 1
                     outer.release.wait(1.0)
                 done = b"data: [DONE]\n\n"
                 self.wfile.write(b"%x\r\n%s\r\n0\r\n\r\n" % (len(done), done))
@@ -701,12 +731,6 @@ class FakeLLMServer:
         self.release.set()
         self.server.shutdown()
         self.server.server_close()
-
-
-def _llm_wait(answer: Answer) -> float:
-    """Seconds of an answer not spent on retrieval and evidence (i.e. with the generator)."""
-    t = answer.timings
-    return t["total"] - t.get("retrieve", 0) - t.get("evidence", 0) - t.get("rewrite", 0)
 
 
 def _assert_fallback(answer: Answer) -> None:
@@ -730,13 +754,18 @@ def test_llm_server_down_falls_back_to_extractive(sample_index) -> None:
 
 OPENAI_TIMEOUT = 2.0
 LLM_DEADLINE = 3.0
-# Two attempts (max_retries=1) of OPENAI_TIMEOUT each, the client's back-off and slack.
-LLM_WAIT_BOUND = 2 * OPENAI_TIMEOUT + 4.0
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("mode", ["hang", "error", "garbage"])
-def test_misbehaving_llm_server_falls_back_within_bounded_time(sample_index, mode: str) -> None:
+@pytest.mark.parametrize(
+    ("mode", "attempts"),
+    # The client retries once (max_retries=1) after a timeout or a 5xx, never after a
+    # 200 whose stream is broken.
+    [("hang", 2), ("error", 2), ("garbage", 1)],
+)
+def test_misbehaving_llm_server_falls_back_after_bounded_attempts(
+    sample_index, mode: str, attempts: int
+) -> None:
     server = FakeLLMServer(mode)
     try:
         settings = sample_index.with_(
@@ -746,14 +775,13 @@ def test_misbehaving_llm_server_falls_back_within_bounded_time(sample_index, mod
     finally:
         server.close()
     _assert_fallback(answer)
-    assert server.requests >= 1  # the server was really asked
-    assert _llm_wait(answer) < LLM_WAIT_BOUND, answer.timings
+    assert server.requests == attempts
     if mode == "hang":
         assert "timed out" in answer.fallback_detail
 
 
 @pytest.mark.slow
-def test_trickling_llm_server_is_cut_off_within_bounded_time(sample_index) -> None:
+def test_trickling_llm_server_is_cut_off_by_the_deadline(sample_index) -> None:
     # QA_OPENAI_TIMEOUT is per read, so only QA_LLM_DEADLINE stops a server that sends
     # one token per second (it could go on for max_tokens = 256 s).
     server = FakeLLMServer("trickle", trickle_seconds=16)
@@ -765,9 +793,12 @@ def test_trickling_llm_server_is_cut_off_within_bounded_time(sample_index) -> No
             llm_deadline=LLM_DEADLINE,
         )
         answer = ask(MARS, settings=settings)
+        # The answer was final before the server had sent its 16 tokens: the client
+        # stopped reading, it did not wait for the stream to end.
+        sent = server.tokens_sent
     finally:
         server.close()
-    assert _llm_wait(answer) < LLM_WAIT_BOUND, answer.timings
+    assert 0 < sent < 16, sent
     _assert_fallback(answer)
     assert answer.fallback is FallbackReason.TOO_SLOW
     assert "QA_LLM_DEADLINE" in answer.fallback_detail
@@ -778,6 +809,7 @@ class SlowChatModel(BaseChatModel):
 
     delay: float = 0.4
     closed: bool = False
+    yielded: int = 0
 
     @property
     def _llm_type(self) -> str:
@@ -792,6 +824,7 @@ class SlowChatModel(BaseChatModel):
         try:
             for _ in range(100):
                 time.sleep(self.delay)
+                self.yielded += 1
                 yield ChatGenerationChunk(message=AIMessageChunk(content="Mars "))
         finally:
             self.closed = True  # the local model releases its lock here
@@ -802,7 +835,8 @@ def test_slow_local_llm_is_cut_off_by_the_deadline(sample_index, monkeypatch) ->
     monkeypatch.setattr(answering, "_chat_model", lambda settings, generator: model)
     settings = sample_index.with_(generator="llm", llm_deadline=LLM_DEADLINE)
     answer = ask(MARS, settings=settings)
-    assert _llm_wait(answer) < LLM_DEADLINE + 2 * model.delay + 1.0, answer.timings
+    # Cut off after about LLM_DEADLINE / delay words, long before the model's 100.
+    assert 0 < model.yielded < 100, model.yielded
     assert answer.generator == "extractive", answer.generator
     assert answer.fallback is FallbackReason.TOO_SLOW, answer.fallback_note
     assert "2029" in answer.text and answer.citations
