@@ -302,6 +302,8 @@ def _records() -> list[EvalRecord]:
 def test_score_record_values():
     a, b, c, d = _records()
     sa = score_record(a)
+    # No translated golds on these records: those metrics do not apply.
+    assert sa.pop("em_translated") is None and sa.pop("f1_translated") is None
     assert sa == {
         "recall@1": 0.0,
         "recall@5": 1.0,
@@ -339,6 +341,8 @@ def test_summarize_exact_values():
         "evidence_recall": 1 / 3,
         "em": 1 / 3,  # a: 0, b: 1, d: 0
         "f1": (4 / 7 + 1) / 3,
+        "em_translated": None,  # no record has translated golds
+        "f1_translated": None,
         "contains": 2 / 3,
         "citation_precision": 0.5,  # a: 1, b: 0 (no citations)
         "citation_recall": 0.5,
@@ -494,3 +498,21 @@ def test_check_regression():
         check_regression(current, baseline, {"contians": 0.1})
     with pytest.raises(ValueError):
         check_regression(current, baseline, {"contains": -0.1})
+
+
+def test_translated_golds_and_the_short_answer_are_scored():
+    a, *_ = _records()
+    record = replace(
+        a,
+        answer="2029, 2031 wahrscheinlicher [1]\nQuoted from …",
+        short="2029, 2031 more likely",
+        gold_answer="2029",
+        gold_variants=(),
+        gold_translations=("2029, with 2031 more likely",),
+        abstained=False,
+        unanswerable=False,
+    )
+    scores = score_record(record)
+    assert scores["em"] == 0.0 and 0 < scores["f1"] < 1  # the short answer, not the quote
+    assert scores["f1_translated"] > scores["f1"]
+    assert scores["contains"] == 1.0
