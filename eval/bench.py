@@ -869,15 +869,16 @@ def bench_llm(settings: Settings, *, questions: Sequence[str], n: int, log: Log)
         if len(total) >= n:
             break
         answer = ask(q, settings=settings)
-        # "generate" is timed only when the LLM ran to the end: not on an early
-        # abstention, nor when it was unavailable or failed. An LLM answer that failed
-        # verification is replaced by quoted evidence ("extractive (fallback: …)"), but
-        # the LLM did run, so it counts.
-        ran = "generate" in answer.timings
+        # "llm" is timed only when the model ran to the end: not on an early
+        # abstention, nor when it was unavailable or failed. A reply that failed
+        # verification is replaced by the extractive answer (fallback UNVERIFIED), but
+        # the model did run, so it counts.
+        ran = "llm" in answer.timings
         answers.append(
             {
                 "question": q,
                 "generator": answer.generator,
+                "fallback": answer.fallback.value if answer.fallback else None,
                 "llm_ran": ran,
                 "abstained": answer.abstained,
                 "chars": len(answer.text),

@@ -248,6 +248,8 @@ class ChatGenerator:
     def __init__(self, chat_model: Any, name: GeneratorName) -> None:
         self._model = chat_model
         self.name = name
+        #: Seconds the model ran for this answer; None when it was not asked.
+        self.model_seconds: float | None = None
 
     def draft(self, prepared: Prepared, evidence: Evidence, settings: Settings) -> Draft | None:
         """Ask the model, then verify its reply (:func:`qa.llm_extract.draft_from_reply`).
@@ -288,7 +290,8 @@ class ChatGenerator:
         model = self._model.bind(response_format={"type": "json_object", "schema": SCHEMA})
         # QA_OPENAI_TIMEOUT bounds each read only; the deadline bounds the whole reply,
         # checked per token, so the overrun is at most one token's wait.
-        deadline = time.perf_counter() + deadline_s
+        started = time.perf_counter()
+        deadline = started + deadline_s
         parts: list[str] = []
         # closing(): stopping early must end the HTTP stream / release the local
         # model's lock now, not whenever the generator is garbage-collected.
@@ -299,6 +302,7 @@ class ChatGenerator:
                         f"no complete answer within {deadline_s:g} s (QA_LLM_DEADLINE)"
                     )
                 parts.append(piece.content if hasattr(piece, "content") else str(piece))
+        self.model_seconds = time.perf_counter() - started
         return "".join(parts)
 
 
@@ -394,6 +398,8 @@ def stream(
     t = time.perf_counter()
     draft, name, run_fallback, run_detail = _run(generator, prepared, evidence, settings)
     timings["generate"] = time.perf_counter() - t
+    if getattr(generator, "model_seconds", None) is not None:
+        timings["llm"] = generator.model_seconds  # the model ran to the end
     text, short, citations = render(draft, prepared.question, prepared.lang)
     timings["first_token"] = time.perf_counter() - t0
     yield text

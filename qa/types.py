@@ -75,7 +75,8 @@ class Answer:
             ``NOT_FOUND`` or ``MISSING_DETAIL``).
         question: The question as asked.
         standalone_question: The question rewritten without the chat history.
-        timings: Seconds per stage (``retrieve``, ``generate``, ``first_token``, ``total``…).
+        timings: Seconds per stage (``retrieve``, ``evidence``, ``generate``, ``llm`` — only
+            when a model ran —, ``first_token``, ``total``).
         short: The fact that answers the question, in the question's language ("" when
             abstaining).
         outcome: Answered, nothing found, or on topic without the asked-for detail.
