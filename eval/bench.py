@@ -233,6 +233,28 @@ def cpu_snapshot() -> tuple[float, float, float]:
     return (sum(values) - idle) / hz, sum(values) / hz, own
 
 
+# The CPU features that decide which kernels llama.cpp, torch and onnxruntime run.
+_REPORTED_FLAGS = frozenset(
+    {"avx", "avx2", "fma", "f16c", "avx512f", "avx512bw", "avx512vl", "avx512_vnni",
+     "avx512_bf16", "avx512vbmi", "avx_vnni", "amx_tile", "amx_int8", "amx_bf16"}
+)  # fmt: skip
+
+
+def cpu_kind(flags: set[str]) -> str:
+    """``AVX-512+AMX``, ``AVX-512``, ``AVX2`` or ``older`` from /proc/cpuinfo flags."""
+    if "avx512f" in flags:
+        return "AVX-512+AMX" if "amx_tile" in flags else "AVX-512"
+    return "AVX2" if "avx2" in flags else "older"
+
+
+def _torch_threads() -> int | None:
+    try:
+        import torch
+    except ImportError:
+        return None
+    return int(torch.get_num_threads())
+
+
 def machine_info() -> dict[str, Any]:
     """CPU, memory, load and library versions of this machine, for the report."""
     mem_kb = _read_first("/proc/meminfo", "MemTotal")
@@ -241,8 +263,12 @@ def machine_info() -> dict[str, Any]:
         cpu_max = Path("/sys/fs/cgroup/cpu.max").read_text().strip()
     usable = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
     commit = git_commit()
+    flags = set((_read_first("/proc/cpuinfo", "flags") or "").split())
     return {
         "cpu_model": _read_first("/proc/cpuinfo", "model name") or platform.processor(),
+        "cpu_kind": cpu_kind(flags),
+        "cpu_flags": sorted(flags & _REPORTED_FLAGS),
+        "torch_threads": _torch_threads(),
         "cpu_cores": os.cpu_count(),
         "cpu_usable": usable,
         "cgroup_cpu_max": cpu_max,
