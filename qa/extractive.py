@@ -100,6 +100,12 @@ def extractive_draft(
         picks = pick_sentences(scored)
         return Draft(Outcome.ANSWERED, tuple(Finding(s, None, s.text) for s in picks), slot)
     span = locate(question, slot, scored, lang)
+    if span is None and not slot.numeric:
+        # Name detection is heuristic (a person without a known first name, a place
+        # outside the gazetteer): not finding one is no evidence it is missing, so the
+        # best sentence is quoted instead of refusing. Numbers and dates are reliable.
+        picks = pick_sentences(scored)
+        return Draft(Outcome.ANSWERED, tuple(Finding(s, None, s.text) for s in picks), slot)
     if span is None:
         return Draft(Outcome.MISSING_DETAIL, (Finding(scored[0], None, scored[0].text),), slot)
     return Draft(Outcome.ANSWERED, with_update(span, question, slot, scored, lang), slot)

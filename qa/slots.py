@@ -80,6 +80,8 @@ _DATE_NOUNS = (
     r"monat|abend|morgen|nacht|wochentag)"
 )
 _INTERROGATIVES: tuple[tuple[Slot, re.Pattern[str]], ...] = (
+    (Slot.COUNT, re.compile(r"\bhow old\b|\bwie alt\b|\bat what age\b", _Q)),  # an age
+    (Slot.DURATION, re.compile(r"\bhow much time\b|\bwie viel zeit\b", _Q)),
     (
         Slot.OTHER,
         re.compile(
@@ -128,7 +130,11 @@ _INTERROGATIVES: tuple[tuple[Slot, re.Pattern[str]], ...] = (
         Slot.DATE,
         re.compile(
             (
-                rf"\bwhen\b|\b(what|which|on which|in which|in what) {_DATE_NOUNS}\b|"
+                # "when" asks for a date at the start or before an auxiliary ("and when
+                # did"), not in a clause ("how old was he when he played").
+                rf"^\W*when\b|\bwhen (did|does|do|is|was|were|will|would|could|can|has|have|"
+                rf"had|should|might|must)\b|\b(what|which|on which|in which|in what) "
+                rf"{_DATE_NOUNS}\b|"
                 rf"\bsince when\b|\buntil when\b|\bby when\b|\bwann\b|\b(in|an|seit|bis zu|"
                 rf"ab) welche[mnrs]? {_DATE_NOUNS}\b|\bwelches datum\b|\bab wann\b|\bseit wann\b|"
                 rf"\bbis wann\b"
