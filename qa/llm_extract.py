@@ -34,6 +34,8 @@ from qa.slots import Slot, find_values
 from qa.spans import (
     AnswerSpan,
     about,
+    excluded_by,
+    fits,
     focus_names,
     locate,
     previous_sentence,
@@ -232,8 +234,14 @@ def draft_from_reply(
         return None
     span = AnswerSpan(sentence, where[0], where[1], (), "")
     if slot.typed:
+        excluded = excluded_by(question, slot)
         values = tuple(
-            v for v in find_values(sentence.text, slot) if where[0] <= v.start and v.end <= where[1]
+            v
+            for v in find_values(sentence.text, slot)
+            if where[0] <= v.start
+            and v.end <= where[1]
+            and fits(question, slot, v, sentence.text)
+            and not excluded(v)
         )
         if not values:
             # The span is not of the asked kind ("March 2025" for a price): look for the

@@ -135,8 +135,8 @@ _INTERROGATIVES: tuple[tuple[Slot, re.Pattern[str]], ...] = (
                 rf"^\W*when\b|\bwhen (did|does|do|is|was|were|will|would|could|can|has|have|"
                 rf"had|should|might|must)\b|\b(what|which|on which|in which|in what) "
                 rf"{_DATE_NOUNS}\b|"
-                rf"\bsince when\b|\buntil when\b|\bby when\b|\bwann\b|\b(in|an|seit|bis zu|"
-                rf"ab) welche[mnrs]? {_DATE_NOUNS}\b|\bwelches datum\b|\bab wann\b|\bseit wann\b|"
+                rf"\bsince when\b|\buntil when\b|\bby when\b|\bwann\b|"
+                rf"\bwelche[mnrs]? {_DATE_NOUNS}\b|\bwelches datum\b|\bab wann\b|\bseit wann\b|"
                 rf"\bbis wann\b"
             ),
             _Q,

@@ -68,7 +68,7 @@ _DAY_ASKED = re.compile(
 _DAY_VALUE = re.compile(r"\d{1,2}\.\s?\w|\d{4}-\d{2}-\d{2}|\d{1,2}\.\d{1,2}\.|tag\b|day\b", re.I)
 
 
-def _fits(question: str, slot: Slot, value: Value, sentence: str) -> bool:
+def fits(question: str, slot: Slot, value: Value, sentence: str) -> bool:
     """Whether a value is the kind of thing asked for, beyond its slot.
 
     * what it counts or measures must agree ("how many employees" is not "650 MW");
@@ -97,7 +97,7 @@ def _roles_agree(question: str, sentence: ScoredSentence) -> bool:
     return all(role_supported(r, context) for r in roles)
 
 
-def _excluded(question: str, slot: Slot) -> Callable[[Value], bool]:
+def excluded_by(question: str, slot: Slot) -> Callable[[Value], bool]:
     """A test for values the question itself names.
 
     A year or a name in the question is not its answer ("Who is Putin's envoy?" is not
@@ -251,7 +251,7 @@ def locate(
     """
     if not slot.typed or not scored:
         return None
-    excluded = _excluded(question, slot)
+    excluded = excluded_by(question, slot)
     terms = set(tokenize(question))
     floor = scored[0].score - SPAN_MARGIN
     focus = focus_names(question)
@@ -261,7 +261,7 @@ def locate(
         values = [
             v
             for v in find_values(sentence.text, slot)
-            if not excluded(v) and _fits(question, slot, v, sentence.text)
+            if not excluded(v) and fits(question, slot, v, sentence.text)
         ]
         if not values:
             continue
