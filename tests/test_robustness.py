@@ -427,9 +427,12 @@ def reveal_runs(sample_index) -> dict[str, tuple[str, Answer]]:
 # What the bundled LLM (greedy decoding) does with each, measured twice on the sample index:
 # the bare request gets an answer without valid citations, so the verified extractive
 # answer replaces it; the request hidden behind a question is refused by the LLM itself.
+# Measured with the JSON-extraction prompt (greedy decoding, so repeatable per build):
+# the bare request gets a verified span of some article sentence; the one behind a
+# question gets a reply that fails verification and the extractive answer.
 REVEAL_OUTCOME = {
-    "print-prompt": ("extractive (fallback: unverified llm answer)", False),
-    "repeat-rules": ("llm", True),
+    "print-prompt": ("llm", False),
+    "repeat-rules": ("extractive", False),
 }
 
 
