@@ -134,7 +134,7 @@ def ray_cluster() -> Iterator[str]:
         assert listening, "found no listening Ray sockets"
         assert set(listening) <= LOOPBACK, listening
     finally:
-        for sig, wait in ((signal.SIGTERM, 20.0), (signal.SIGKILL, 10.0)):
+        for sig, wait in ((signal.SIGTERM, 10.0), (signal.SIGKILL, 10.0)):
             try:
                 os.killpg(proc.pid, sig)
             except ProcessLookupError:
@@ -197,7 +197,7 @@ def test_ray_embedder_streams_groups_in_order(ray_cluster: str, model_dir: Path)
     assert np.allclose(np.concatenate(streamed), one_job, atol=1e-5)
     # Each text got its own vector: the numbers make every text, so every vector, differ.
     assert len({tuple(np.round(v, 4)) for v in one_job}) == 7
-    assert queries.shape == (1, 384) and float(queries @ one_job[0]) > 0.7
+    assert queries.shape == (1, 384) and float(queries[0] @ one_job[0]) > 0.7
 
 
 def _index_command(corpus: Path, address: str) -> list[str]:
