@@ -298,9 +298,9 @@ class RayEmbedder:
         """Run an embedder method on Ray actors over groups of texts, in one Ray Data job.
 
         The texts of all groups become one dataset of ``(pos, text)`` rows in blocks of
-        at most ``batch_size``; ``map_batches`` runs :class:`EmbedActor` on a
-        fixed pool of actors (``ActorPoolStrategy(size=N)``), and the results are put back in input order by
-        position, so each group is yielded as soon as all its rows are back.
+        at most ``batch_size``; ``map_batches`` runs :class:`EmbedActor` on a fixed pool
+        of actors (``ActorPoolStrategy(size=N)``), and the results are put back in input
+        order by position, so each group is yielded as soon as all its rows are back.
 
         To run another method remotely (e.g. per-sentence vectors), add it to
         :class:`index.embedding.SentenceTransformerEmbedder` and call this with its name:
