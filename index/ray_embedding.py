@@ -147,7 +147,7 @@ class EmbedActor:
 
 def _check_reachable(address: str) -> None:
     """Fail fast, with the address in the message, when nothing listens there."""
-    if address in ("auto", "local"):
+    if address == "auto":  # Ray finds the cluster started on this machine, or says so
         return
     parts = urlsplit(address if "://" in address else f"gcs://{address}")
     try:
