@@ -25,6 +25,10 @@ import pytest
 # that listens on loopback only, and reports nothing.
 os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
 os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
+# Ray 2.60 turns on token auth for a new head when ~/.ray/auth_token exists (any earlier
+# local `ray.init` writes one) and a driver then needs RAY_AUTH_MODE=token; a test
+# cluster on loopback is the same with or without that file.
+os.environ.setdefault("RAY_AUTH_MODE", "disabled")
 
 from index.embedding import E5_DIR_NAME
 from index.errors import EmbeddingServerError
@@ -37,7 +41,11 @@ from tests.conftest import ROOT, SAMPLES, VENV_BIN, copy_articles, free_port
 pytestmark = [pytest.mark.server, pytest.mark.slow]
 
 FIVE = sorted(p.name for p in SAMPLES.glob("*.txt"))[:5]
-RAY_ENV = {"RAY_USAGE_STATS_ENABLED": "0", "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0"}
+RAY_ENV = {
+    "RAY_USAGE_STATS_ENABLED": "0",
+    "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0",
+    "RAY_AUTH_MODE": "disabled",
+}
 
 
 def _processes_of(pgid: int, marker: str) -> list[int]:
