@@ -49,7 +49,7 @@ $(STAMPS)/llama: $(STAMPS)/torch
 	@touch $@
 
 $(STAMPS)/deps: pyproject.toml $(STAMPS)/torch $(STAMPS)/llama
-	$(PY) -m pip install -q -e '.[llm,dev]'
+	$(PY) -m pip install -q -e '.[llm,dev,ray]'
 	@touch $@
 
 $(STAMPS)/models: $(STAMPS)/deps index/e5_convert.py qa/llm_assets.py

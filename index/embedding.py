@@ -89,12 +89,17 @@ class SentenceTransformerEmbedder:
     files are checked against their pinned hashes before loading.
     """
 
-    def __init__(self, model_dir: Path, *, batch_size: int = 32) -> None:
+    def __init__(
+        self, model_dir: Path, *, batch_size: int = 32, threads: int | None = None
+    ) -> None:
         """Verify and load the model.
 
         Args:
             model_dir: The converted model directory.
             batch_size: Texts per forward pass.
+            threads: Intra-op threads (default: one per CPU this process may use). A Ray
+                actor passes the CPUs it was given, so actors sharing a node do not
+                oversubscribe its cores.
 
         Raises:
             ModelNotInstalledError: The directory is missing or fails its checksums.
@@ -110,7 +115,7 @@ class SentenceTransformerEmbedder:
 
         # Intra-op threads: one per CPU we may use (2 here). One inter-op thread: a BERT
         # forward pass has no parallel branches, extra pools only compete for cores.
-        self._threads = _cpu_threads()
+        self._threads = threads or _cpu_threads()
         torch.set_num_threads(self._threads)
         with contextlib.suppress(RuntimeError):  # only settable before torch's first op
             torch.set_num_interop_threads(1)

@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Protocol, runtime_checkable
 
 import numpy as np
 
@@ -222,6 +224,83 @@ def index_articles(
     )
 
 
+@runtime_checkable
+class StreamingEmbedder(Protocol):
+    """An embedder that takes the whole run's chunk texts at once (e.g. on a Ray cluster).
+
+    Starting remote workers and loading the model on each costs seconds, so such an
+    embedder wants one job per run rather than one per group; :func:`_write` then hands
+    it every group's texts and writes each group as soon as its vectors come back.
+    """
+
+    def embed_passage_stream(self, groups: Iterable[Sequence[str]]) -> Iterator[np.ndarray]:
+        """Embed groups of documents; yields one ``[len(group), dim]`` array per group, in order."""
+        ...
+
+
+@dataclass(frozen=True)
+class _Group:
+    """Articles written together: their chunks, the vectors reused and the chunks to embed."""
+
+    articles: tuple[Article, ...]
+    chunks: dict[str, tuple[Chunk, ...]]
+    reused: dict[str, np.ndarray]
+    need: tuple[Chunk, ...]
+
+
+def _plan(
+    todo: Sequence[Article],
+    manifest: dict,
+    store: ChunkStore,
+    params: ChunkParams,
+    group_size: int,
+) -> Iterator[_Group]:
+    """Chunk articles into groups of about ``group_size`` chunks, lazily, in order.
+
+    Vectors of chunk text that is already stored (an updated article whose other
+    paragraphs did not change) are reused instead of embedded again.
+    """
+    group: list[Article] = []
+    pending: dict[str, tuple[Chunk, ...]] = {}
+    size = 0
+
+    def close() -> _Group:
+        reused: dict[str, np.ndarray] = {}
+        need: list[Chunk] = []
+        for article in group:
+            old = store.chunk_embeddings(article.id) if article.id in manifest else {}
+            for chunk in pending[article.id]:
+                if chunk.text in old:
+                    reused[chunk.id] = old[chunk.text]
+                else:
+                    need.append(chunk)
+        return _Group(tuple(group), pending, reused, tuple(need))
+
+    for article in todo:
+        group.append(article)
+        pending[article.id] = chunk_article(
+            article,
+            target_chars=params.target_chars,
+            max_chars=params.max_chars,
+            overlap_sentences=params.overlap_sentences,
+        )
+        size += len(pending[article.id])
+        if size >= group_size:
+            yield close()
+            group, pending, size = [], {}, 0
+    if group:
+        yield close()
+
+
+def _embed_groups(embedder: Embedder, texts: Iterable[Sequence[str]]) -> Iterator[np.ndarray]:
+    """One vector array per group of texts, in order: streamed if the embedder can."""
+    if isinstance(embedder, StreamingEmbedder):
+        yield from embedder.embed_passage_stream(texts)
+        return
+    for group in texts:
+        yield embedder.embed_passages(group) if group else np.zeros((0, embedder.dim), np.float32)
+
+
 def _write(
     todo: Sequence[Article],
     manifest: dict,
@@ -231,50 +310,36 @@ def _write(
     progress: Progress | None,
     group_size: int,
 ) -> tuple[int, int]:
-    """Chunk, embed and store articles group by group; returns (embedded, reused)."""
-    embedded = reused = 0
-    total = len(todo)
-    done = 0
-    group: list[Article] = []
-    pending: dict[str, tuple[Chunk, ...]] = {}
-    size = 0
+    """Chunk, embed and store articles group by group; returns (embedded, reused).
 
-    def flush() -> None:
-        nonlocal embedded, reused, group, pending, size, done
-        vectors: dict[str, np.ndarray] = {}
-        need: list[Chunk] = []
-        for article in group:
-            old = store.chunk_embeddings(article.id) if article.id in manifest else {}
-            for chunk in pending[article.id]:
-                if chunk.text in old:
-                    vectors[chunk.id] = old[chunk.text]
-                    reused += 1
-                else:
-                    need.append(chunk)
-        if need:
-            new = embedder.embed_passages([c.context_text for c in need])
-            vectors.update({c.id: v for c, v in zip(need, new, strict=True)})
-            embedded += len(need)
-        store.write_articles(group, pending, vectors, params.signature)
-        done += len(group)
+    Each group is written (chunks first, manifest last) as soon as its vectors are
+    there, so an interruption loses at most the groups still being embedded. An
+    in-process embedder pulls one group at a time; a streaming one (Ray) may read
+    ahead, and the groups it has not returned yet wait in ``waiting``.
+    """
+    embedded = reused = done = 0
+    total = len(todo)
+    waiting: deque[_Group] = deque()
+
+    def texts() -> Iterator[list[str]]:
+        for group in _plan(todo, manifest, store, params, group_size):
+            waiting.append(group)
+            yield [c.context_text for c in group.need]
+
+    for new in _embed_groups(embedder, texts()):
+        group = waiting.popleft()
+        if len(new) != len(group.need):
+            raise RuntimeError(f"embedder returned {len(new)} vectors for {len(group.need)} texts")
+        vectors = dict(group.reused)
+        vectors.update({c.id: v for c, v in zip(group.need, new, strict=True)})
+        store.write_articles(group.articles, group.chunks, vectors, params.signature)
+        embedded += len(group.need)
+        reused += len(group.reused)
+        done += len(group.articles)
         if progress:
             progress(done, total, f"indexed {done}/{total} articles")
-        group, pending, size = [], {}, 0
-
-    for article in todo:
-        chunks = chunk_article(
-            article,
-            target_chars=params.target_chars,
-            max_chars=params.max_chars,
-            overlap_sentences=params.overlap_sentences,
-        )
-        group.append(article)
-        pending[article.id] = chunks
-        size += len(chunks)
-        if size >= group_size:
-            flush()
-    if group:
-        flush()
+    if waiting:
+        raise RuntimeError(f"embedder returned no vectors for {len(waiting)} groups")
     return embedded, reused
 
 

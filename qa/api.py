@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import os
 from collections.abc import Sequence
@@ -9,9 +10,11 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from pathlib import Path
 
+from index.embedding import E5_DIR_NAME
 from index.indexer import IndexReport, Progress, refresh_lexical
 from index.indexer import index_paths as _index_paths
 from index.models import Article
+from index.ray_embedding import RayEmbedder, RayOptions
 from index.readers import ReaderOptions
 from index.store import ChunkStore, drop_index, open_store
 from qa.errors import ArticleNotFoundError
@@ -70,6 +73,7 @@ def index_paths(
     rebuild: bool = False,
     progress: Progress | None = None,
     options: ReaderOptions | None = None,
+    ray: RayOptions | None = None,
 ) -> IndexReport:
     """Index article files or folders into the configured store.
 
@@ -81,6 +85,8 @@ def index_paths(
         rebuild: Drop the whole index first (e.g. after changing the embedder).
         progress: Optional ``progress(done, total, message)`` callback.
         options: How files are read (format, field mapping, default date, ...).
+        ray: Embed on this Ray cluster instead of in-process (the e5 model on its
+            actors; the index is the same as an in-process one).
 
     Returns:
         Per-file (per-item for feeds and exports) outcomes; bad files and items are
@@ -90,23 +96,50 @@ def index_paths(
         FileNotFoundError: A path does not exist.
         EmbeddingModelMismatchError: The index was built with another model (use rebuild).
         StoreUnavailableError: The Chroma server is down.
+        EmbeddingServerError: The Ray cluster cannot be reached or its job failed.
+        RayNotInstalledError: ``ray`` is given but the ``ray`` extra is not installed.
     """
     missing = [str(p) for p in paths if _missing(Path(p))]
     if missing:
         raise FileNotFoundError(f"no such file or folder: {', '.join(missing)}")
-    if rebuild:
-        drop_index(store_location(settings))
-        forget(settings)
-    store, embedder = open_for_writing(settings)
-    return _index_paths(
-        [Path(p) for p in paths],
-        store=store,
-        embedder=embedder,
-        lexical_dir=lexical_dir(settings),
-        prune=prune,
-        progress=progress,
-        group_chunks=settings.index_batch,
-        options=options,
+    with contextlib.ExitStack() as stack:
+        ray_embedder = None
+        if ray is not None:
+            # Connected before anything is dropped: an unreachable cluster changes nothing.
+            ray_embedder = stack.enter_context(_ray_embedder(ray, settings))
+        if rebuild:
+            drop_index(store_location(settings))
+            forget(settings)
+        if ray_embedder is None:
+            store, embedder = open_for_writing(settings)
+        else:
+            embedder = ray_embedder
+            store = open_store(
+                store_location(settings), embedder_identity=embedder.identity, create=True
+            )
+        return _index_paths(
+            [Path(p) for p in paths],
+            store=store,
+            embedder=embedder,
+            lexical_dir=lexical_dir(settings),
+            prune=prune,
+            progress=progress,
+            group_chunks=settings.index_batch,
+            options=options,
+        )
+
+
+def _ray_embedder(ray: RayOptions, settings: Settings) -> RayEmbedder:
+    if settings.embedder != "e5":
+        raise ValueError(
+            f"--ray embeds with the e5 model on the Ray workers; QA_EMBEDDER={settings.embedder} "
+            "would build an index that model cannot query (unset QA_EMBEDDER or set it to e5)"
+        )
+    return RayEmbedder(
+        settings.model_dir / E5_DIR_NAME,
+        address=ray.address,
+        actors=ray.actors,
+        actor_cpus=ray.actor_cpus,
     )
 
 

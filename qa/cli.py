@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import sys
 from collections.abc import Sequence
 from dataclasses import asdict
@@ -42,6 +43,13 @@ def _cmd_index(args: argparse.Namespace, settings: Settings) -> int:
         bar.n = done
         bar.refresh()
 
+    ray = None
+    if args.ray is not None:
+        from index.ray_embedding import DEFAULT_ADDRESS, RayOptions
+
+        # RAY_ADDRESS is read here, at the edge, and handed on explicitly.
+        address = args.ray or os.environ.get("RAY_ADDRESS") or DEFAULT_ADDRESS
+        ray = RayOptions(address, actors=args.ray_actors, actor_cpus=args.ray_actor_cpus)
     report = index_paths(
         paths,
         settings=settings,
@@ -49,6 +57,7 @@ def _cmd_index(args: argparse.Namespace, settings: Settings) -> int:
         rebuild=args.rebuild,
         progress=progress,
         options=reader_options(args),
+        ray=ray,
     )
     bar.close()
     for f in report.files:
@@ -229,6 +238,18 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument(
         "--source", help="source tag for feeds and HTML pages (and export rows without one)"
+    )
+    p.add_argument(
+        "--ray",
+        nargs="?",
+        const="",
+        metavar="ADDRESS",
+        help="embed on a Ray cluster: its head's HOST:PORT or ray://HOST:PORT "
+        "(default: $RAY_ADDRESS, else the cluster `ray start` runs on this machine)",
+    )
+    p.add_argument("--ray-actors", type=int, metavar="N", help="embedding actors (default: CPUs/C)")
+    p.add_argument(
+        "--ray-actor-cpus", type=int, default=1, metavar="C", help="CPUs per actor (default: 1)"
     )
     p.set_defaults(func=_cmd_index)
 
