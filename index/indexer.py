@@ -17,7 +17,7 @@ import numpy as np
 
 from index.articles import ParseFailure, load_articles
 from index.chunking import chunk_article, chunker_signature
-from index.embedding import Embedder
+from index.embedding import Embedder, embed_chunks
 from index.lexical import LexicalIndex
 from index.models import Article, Chunk
 from index.store import ChunkStore
@@ -237,20 +237,28 @@ def _write(
     def flush() -> None:
         nonlocal embedded, reused, group, pending, size, done
         vectors: dict[str, np.ndarray] = {}
+        sentences: dict[str, np.ndarray] = {}
         need: list[Chunk] = []
         for article in group:
-            old = store.chunk_embeddings(article.id) if article.id in manifest else {}
+            old, old_sentences = {}, {}
+            if article.id in manifest:
+                old = store.chunk_embeddings(article.id)
+                old_sentences = store.sentence_embeddings(article.id)
             for chunk in pending[article.id]:
-                if chunk.text in old:
+                # Reuse only a chunk stored with its sentence vectors (an index built
+                # before they were stored has none): one pass computes both anyway.
+                if chunk.text in old and chunk.text in old_sentences:
                     vectors[chunk.id] = old[chunk.text]
+                    sentences[chunk.id] = old_sentences[chunk.text]
                     reused += 1
                 else:
                     need.append(chunk)
         if need:
-            new = embedder.embed_passages([c.context_text for c in need])
+            new, new_sentences = embed_chunks(embedder, need)
             vectors.update({c.id: v for c, v in zip(need, new, strict=True)})
+            sentences.update({c.id: m for c, m in zip(need, new_sentences, strict=True)})
             embedded += len(need)
-        store.write_articles(group, pending, vectors, params.signature)
+        store.write_articles(group, pending, vectors, params.signature, sentences=sentences)
         done += len(group)
         if progress:
             progress(done, total, f"indexed {done}/{total} articles")

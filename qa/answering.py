@@ -122,7 +122,11 @@ def gather_evidence(
     timings["retrieve"] = time.perf_counter() - t
     t = time.perf_counter()
     scored = score_sentences(
-        question, hits, index.embedder, question_vector=query_vector(index.embedder, question)
+        question,
+        hits,
+        index.embedder,
+        question_vector=query_vector(index.embedder, question),
+        sentence_vectors=index.store.sentence_vectors([h.chunk.id for h in hits]),
     )
     if settings.rerank:
         hits = _rerank(hits, scored, settings.top_k)
