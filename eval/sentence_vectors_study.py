@@ -217,7 +217,8 @@ def end_to_end(
 
     import qa.evidence
     from eval.metrics import summarize
-    from eval.runner import index_dataset, run as run_eval
+    from eval.runner import index_dataset
+    from eval.runner import run as run_eval
     from qa.resources import forget
     from qa.retrieval import clear_query_cache
 
