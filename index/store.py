@@ -5,10 +5,10 @@ Three collections per index name:
 * ``<name>`` holds one record per chunk: its vector, its text as the document and
   flat scalar metadata (``published`` is an int epoch so date ranges filter in Chroma;
   ``n_sentences`` says how many sentence vectors the chunk has).
-* ``<name>-sentences`` holds one record per sentence of a chunk (``split_sentences``
-  order): id ``<chunk_id>:<i>``, the sentence vector, the sentence as the document and
-  ``chunk_id``/``article_id``/``position`` metadata. Question time reads them by primary
-  key instead of embedding sentences. Indexes built before it existed have neither the
+* ``<name>-sentences`` holds one record per sentence of a chunk: id ``<chunk_id>:<i>``
+  (``i`` in ``split_sentences(chunk.text)`` order), the sentence vector and
+  ``article_id`` metadata. Question time reads them by primary key instead of embedding
+  sentences. Indexes built before it existed have neither the
   collection nor ``n_sentences``; they still work (sentences are embedded when asked).
 * ``<name>-articles`` is the manifest: one record per *completely* indexed article,
   written only after all its chunks and sentence vectors are stored. An article without
@@ -587,33 +587,32 @@ class ChunkStore:
     def _write_sentences(
         self, chunks: Sequence[Chunk], sentences: Mapping[str, np.ndarray]
     ) -> None:
+        # No document and only article_id (for deletes): Chroma full-text-indexes every
+        # document, and that made writing the samples' 681 sentences 0.25 s instead of
+        # 0.05 s. The text is split_sentences(chunk.text)[i]; chunk id and position are
+        # in the record id.
         ids: list[str] = []
-        docs: list[str] = []
         metas: list[dict[str, Any]] = []
         matrices: list[np.ndarray] = []
         for chunk in chunks:
-            texts = split_sentences(chunk.text)
+            n = len(split_sentences(chunk.text))
             matrix = np.asarray(sentences[chunk.id], dtype=np.float32)
-            if matrix.shape[0] != len(texts):
+            if matrix.shape[0] != n:
                 raise ValueError(
-                    f"chunk {chunk.id} has {len(texts)} sentences but {matrix.shape[0]} vectors"
+                    f"chunk {chunk.id} has {n} sentences but {matrix.shape[0]} vectors"
                 )
-            for i, text in enumerate(texts):
-                ids.append(f"{chunk.id}:{i}")
-                docs.append(text)
-                metas.append({"chunk_id": chunk.id, "article_id": chunk.article_id, "position": i})
+            ids.extend(f"{chunk.id}:{i}" for i in range(n))
+            metas.extend({"article_id": chunk.article_id} for _ in range(n))
             matrices.append(matrix)
-        # Chroma caps the rows of one call (max_batch_size); a group of 256 chunks holds
-        # ~1 500 sentences, far below it, but scale writes may pass more.
-        step = max(1, int(getattr(self._client, "get_max_batch_size", lambda: 5000)()))
-        vectors = np.concatenate(matrices) if matrices else np.zeros((0, 0), np.float32)
+        if not ids:
+            return
+        vectors = np.concatenate(matrices)
+        # Chroma caps the rows of one call; scale writes may pass more than a group holds.
+        step = max(1, int(self._client.get_max_batch_size()))
         for start in range(0, len(ids), step):
             stop = start + step
             self._sentences.upsert(
-                ids=ids[start:stop],
-                embeddings=vectors[start:stop],
-                documents=docs[start:stop],
-                metadatas=metas[start:stop],
+                ids=ids[start:stop], embeddings=vectors[start:stop], metadatas=metas[start:stop]
             )
 
     @_chroma_io

@@ -6,6 +6,7 @@ import logging
 import os
 import signal
 import subprocess
+import sys
 import time
 from pathlib import Path
 from unittest import mock
@@ -21,7 +22,7 @@ from qa import ask
 from qa.api import index_paths
 from qa.resources import forget, get_embedder, open_index
 from qa.retrieval import clear_query_cache
-from tests.conftest import SAMPLES, SEED_NAME, VENV_BIN, copy_articles
+from tests.conftest import ROOT, SAMPLES, SEED_NAME, copy_articles
 
 FEW = [SEED_NAME, *sorted(p.name for p in SAMPLES.glob("*.txt") if p.name != SEED_NAME)[:3]]
 
@@ -228,19 +229,24 @@ def test_kill_9_during_indexing_then_rerun_keeps_sentence_vectors_consistent(
         "QA_MODEL_DIR": str(settings.model_dir),
         "QA_INDEX_BATCH": "1",  # one article per write: the kill lands inside or between
     }
-    cmd = [str(VENV_BIN / "qa"), "index", "-q", str(SAMPLES)]
-    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    # `python -m` from the checkout: this checkout's code, whichever one the venv's
+    # `qa` script was installed from.
+    cmd = [sys.executable, "-m", "qa.cli", "index", "-q", str(SAMPLES)]
+    run = {"env": env, "cwd": ROOT}
+    proc = subprocess.Popen(cmd, **run, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     time.sleep(delay)
     if proc.poll() is None:
         os.kill(proc.pid, signal.SIGKILL)
     proc.wait()
 
-    rerun = subprocess.run(cmd, env=env, capture_output=True, text=True)
+    rerun = subprocess.run(cmd, **run, capture_output=True, text=True)
     assert rerun.returncode == 0, rerun.stderr
     forget(settings)
     vectors = _sentence_state(settings)
     manifest = open_index(settings).store.manifest()
     assert len(manifest) == len(list(SAMPLES.glob("*.txt")))
     assert sum(e.n_chunks for e in manifest.values()) == len(vectors)
-    again = subprocess.run(cmd, env=env, capture_output=True, text=True)
+    again = subprocess.run(cmd, **run, capture_output=True, text=True)
     assert "0 chunks embedded" in again.stdout
+    forget(settings)
+    assert _sentence_state(settings).keys() == vectors.keys()
