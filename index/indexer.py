@@ -19,7 +19,7 @@ import numpy as np
 
 from index.articles import ParseFailure, load_articles
 from index.chunking import chunk_article, chunker_signature
-from index.embedding import Embedder
+from index.embedding import Embedder, embed_chunks, separate_texts, split_separate
 from index.lexical import LexicalIndex
 from index.models import Article, Chunk
 from index.readers import ReaderOptions
@@ -246,6 +246,7 @@ class _Group:
     chunks: dict[str, tuple[Chunk, ...]]
     reused: dict[str, np.ndarray]
     need: tuple[Chunk, ...]
+    reused_sentences: dict[str, np.ndarray]
 
 
 def _plan(
@@ -266,15 +267,23 @@ def _plan(
 
     def close() -> _Group:
         reused: dict[str, np.ndarray] = {}
+        reused_sentences: dict[str, np.ndarray] = {}
         need: list[Chunk] = []
         for article in group:
-            old = store.chunk_embeddings(article.id) if article.id in manifest else {}
+            old: dict[str, np.ndarray] = {}
+            old_sentences: dict[str, np.ndarray] = {}
+            if article.id in manifest:
+                old = store.chunk_embeddings(article.id)
+                old_sentences = store.sentence_embeddings(article.id)
             for chunk in pending[article.id]:
-                if chunk.text in old:
+                # Reuse only a chunk stored with its sentence vectors (an index built
+                # before they were stored has none): one pass computes both anyway.
+                if chunk.text in old and chunk.text in old_sentences:
                     reused[chunk.id] = old[chunk.text]
+                    reused_sentences[chunk.id] = old_sentences[chunk.text]
                 else:
                     need.append(chunk)
-        return _Group(tuple(group), pending, reused, tuple(need))
+        return _Group(tuple(group), pending, reused, tuple(need), reused_sentences)
 
     for article in todo:
         group.append(article)
@@ -292,13 +301,36 @@ def _plan(
         yield close()
 
 
-def _embed_groups(embedder: Embedder, texts: Iterable[Sequence[str]]) -> Iterator[np.ndarray]:
-    """One vector array per group of texts, in order: streamed if the embedder can."""
-    if isinstance(embedder, StreamingEmbedder):
-        yield from embedder.embed_passage_stream(texts)
+def _embedded(
+    embedder: Embedder, groups: Iterable[_Group]
+) -> Iterator[tuple[_Group, np.ndarray, list[np.ndarray]]]:
+    """Each group with its chunk vectors and per-chunk sentence vectors, in order.
+
+    An in-process embedder computes both in one pass per group (:func:`embed_chunks`,
+    contextual sentence vectors for the torch model). A streaming embedder (Ray) reads
+    ahead over the groups; its workers embed the chunk texts and the distinct sentences
+    as passages (the ``separate`` method), so the groups it has not returned yet wait
+    in ``waiting``.
+    """
+    if not isinstance(embedder, StreamingEmbedder):
+        for group in groups:
+            if group.need:
+                yield group, *embed_chunks(embedder, group.need)
+            else:
+                yield group, np.zeros((0, embedder.dim), np.float32), []
         return
-    for group in texts:
-        yield embedder.embed_passages(group) if group else np.zeros((0, embedder.dim), np.float32)
+    waiting: deque[_Group] = deque()
+
+    def texts() -> Iterator[list[str]]:
+        for group in groups:
+            waiting.append(group)
+            yield separate_texts(group.need)
+
+    for vectors in embedder.embed_passage_stream(texts()):
+        group = waiting.popleft()
+        yield group, *split_separate(group.need, vectors)
+    if waiting:
+        raise RuntimeError(f"embedder returned no vectors for {len(waiting)} groups")
 
 
 def _write(
@@ -313,33 +345,27 @@ def _write(
     """Chunk, embed and store articles group by group; returns (embedded, reused).
 
     Each group is written (chunks first, manifest last) as soon as its vectors are
-    there, so an interruption loses at most the groups still being embedded. An
-    in-process embedder pulls one group at a time; a streaming one (Ray) may read
-    ahead, and the groups it has not returned yet wait in ``waiting``.
+    there, so an interruption loses at most the groups still being embedded. Chunk and
+    sentence vectors are written together (see :func:`_embedded`).
     """
     embedded = reused = done = 0
     total = len(todo)
-    waiting: deque[_Group] = deque()
-
-    def texts() -> Iterator[list[str]]:
-        for group in _plan(todo, manifest, store, params, group_size):
-            waiting.append(group)
-            yield [c.context_text for c in group.need]
-
-    for new in _embed_groups(embedder, texts()):
-        group = waiting.popleft()
-        if len(new) != len(group.need):
+    groups = _plan(todo, manifest, store, params, group_size)
+    for group, new, new_sentences in _embedded(embedder, groups):
+        if len(new) != len(group.need) or len(new_sentences) != len(group.need):
             raise RuntimeError(f"embedder returned {len(new)} vectors for {len(group.need)} texts")
         vectors = dict(group.reused)
         vectors.update({c.id: v for c, v in zip(group.need, new, strict=True)})
-        store.write_articles(group.articles, group.chunks, vectors, params.signature)
+        sentences = dict(group.reused_sentences)
+        sentences.update({c.id: m for c, m in zip(group.need, new_sentences, strict=True)})
+        store.write_articles(
+            group.articles, group.chunks, vectors, params.signature, sentences=sentences
+        )
         embedded += len(group.need)
         reused += len(group.reused)
         done += len(group.articles)
         if progress:
             progress(done, total, f"indexed {done}/{total} articles")
-    if waiting:
-        raise RuntimeError(f"embedder returned no vectors for {len(waiting)} groups")
     return embedded, reused
 
 

@@ -1,13 +1,21 @@
 """All ChromaDB I/O lives here; no other module imports ``chromadb``.
 
-Two collections per index name:
+Three collections per index name:
 
 * ``<name>`` holds one record per chunk: its vector, its text as the document and
-  flat scalar metadata (``published`` is an int epoch so date ranges filter in Chroma).
+  flat scalar metadata (``published`` is an int epoch so date ranges filter in Chroma;
+  ``n_sentences`` says how many sentence vectors the chunk has).
+* ``<name>-sentences`` holds one record per sentence of a chunk: id ``<chunk_id>:<i>``
+  (``i`` in ``split_sentences(chunk.text)`` order), the sentence vector and
+  ``article_id`` metadata. Question time reads them by primary key instead of embedding
+  sentences. Indexes built before it existed have neither the
+  collection nor ``n_sentences``; they still work (sentences are embedded when asked).
 * ``<name>-articles`` is the manifest: one record per *completely* indexed article,
-  written only after all its chunks are stored. An article without a manifest entry
-  (or with a stale content hash) is re-indexed on the next run, which is what makes
-  an interrupted run safe to repeat.
+  written only after all its chunks and sentence vectors are stored. An article without
+  a manifest entry (or with a stale content hash) is re-indexed on the next run, which
+  is what makes an interrupted run safe to repeat. Deletes go manifest, sentences,
+  chunks: a run killed in between leaves chunks without a manifest entry, which the
+  next run finds and removes (sentences never outlive their chunks unnoticed).
 
 The chunk collection's metadata records the embedding model identity, so vectors
 from two models are never mixed.
@@ -33,6 +41,7 @@ import numpy as np
 from chromadb.api.shared_system_client import SharedSystemClient
 from chromadb.errors import InternalError, NotFoundError
 
+from index.chunking import split_sentences
 from index.errors import (
     DataDirError,
     EmbeddingModelMismatchError,
@@ -45,6 +54,10 @@ log = logging.getLogger(__name__)
 
 SCHEMA_VERSION = 1
 _GET_PAGE = 5000  # rows per `get` call: keeps memory flat on 100k-chunk collections
+# The sentence collection is only read by primary key, never searched, but Chroma builds
+# an HNSW graph for every collection; a sparse one keeps the write cost of ~6 vectors per
+# chunk down.
+_SENTENCE_HNSW = {"hnsw": {"space": "cosine", "ef_construction": 16, "max_neighbors": 4}}
 
 
 @dataclass(frozen=True)
@@ -260,10 +273,20 @@ class ChunkStore:
     Create it with :func:`open_store`.
     """
 
-    def __init__(self, client: Any, chunks: Any, articles: Any, location: StoreLocation) -> None:
+    def __init__(
+        self,
+        client: Any,
+        chunks: Any,
+        articles: Any,
+        location: StoreLocation,
+        sentences: Any = None,
+    ) -> None:
         self._client = client
         self._chunks = chunks
         self._articles = articles
+        # None: an index built before sentence vectors were stored (read-only open).
+        self._sentences = sentences
+        self._warned_no_sentences = False
         self.location = location
         self._file_id = None if location.host else _sqlite_file_id(location.data_dir / "chroma")
 
@@ -335,6 +358,84 @@ class ChunkStore:
         if embs is None:
             return {}
         return {doc: np.asarray(emb, dtype=np.float32) for doc, emb in zip(docs, embs, strict=True)}
+
+    @_chroma_io
+    def sentence_embeddings(self, article_id: str) -> dict[str, np.ndarray]:
+        """Stored sentence vectors of one article's chunks, keyed by chunk text.
+
+        Only chunks whose sentence vectors are complete are returned, so a reused chunk
+        never lacks some (an index built before sentence vectors has none).
+
+        Returns:
+            ``{chunk_text: float32 [n_sentences, dim]}``, rows in ``split_sentences`` order.
+        """
+        if self._sentences is None:
+            return {}
+        got = self._chunks.get(where={"article_id": article_id}, include=["documents", "metadatas"])
+        counts = {
+            cid: (doc, int(meta["n_sentences"]))
+            for cid, doc, meta in zip(got["ids"], got["documents"], got["metadatas"], strict=True)
+            if meta and "n_sentences" in meta
+        }
+        if not counts:
+            return {}
+        rows = self._sentences.get(where={"article_id": article_id}, include=["embeddings"])
+        vectors = _sentence_rows(rows["ids"], rows.get("embeddings"))
+        out: dict[str, np.ndarray] = {}
+        for cid, (doc, n) in counts.items():
+            matrix = _sentence_matrix(vectors, cid, n)
+            if matrix is not None:
+                out[doc] = matrix
+        return out
+
+    @_chroma_io
+    def sentence_vectors(self, chunk_ids: Sequence[str]) -> dict[str, np.ndarray]:
+        """Stored sentence vectors of some chunks, by primary key (no vector search).
+
+        Args:
+            chunk_ids: Chunk ids, e.g. of the retrieved chunks.
+
+        Returns:
+            ``{chunk_id: float32 [n_sentences, dim]}``, rows in
+            ``split_sentences(chunk.text)`` order. Chunks without complete stored vectors
+            (an index built before they were stored) are left out: the caller embeds
+            their sentences itself.
+        """
+        ids = list(dict.fromkeys(chunk_ids))
+        if not ids:
+            return {}
+        counts: dict[str, int] = {}
+        if self._sentences is not None:
+            got = self._chunks.get(ids=ids, include=["metadatas"])
+            counts = {
+                cid: int(meta["n_sentences"])
+                for cid, meta in zip(got["ids"], got["metadatas"], strict=True)
+                if meta and "n_sentences" in meta
+            }
+        if len(counts) < len(ids) and not self._warned_no_sentences:
+            self._warned_no_sentences = True
+            log.info(
+                "the index in %s has chunks without stored sentence vectors (built before "
+                "they were stored): their sentences are embedded at question time. "
+                "`qa index --rebuild PATH...` stores them.",
+                self.location.describe,
+            )
+        wanted = [f"{cid}:{i}" for cid, n in counts.items() for i in range(n)]
+        if not wanted:
+            return {}
+        rows = self._sentences.get(ids=wanted, include=["embeddings"])
+        vectors = _sentence_rows(rows["ids"], rows.get("embeddings"))
+        out: dict[str, np.ndarray] = {}
+        for cid, n in counts.items():
+            matrix = _sentence_matrix(vectors, cid, n)
+            if matrix is not None:
+                out[cid] = matrix
+        return out
+
+    @_chroma_io
+    def count_sentences(self) -> int:
+        """Number of stored sentence vectors (0 for an index built before they were)."""
+        return 0 if self._sentences is None else int(self._sentences.count())
 
     @_chroma_io
     def get_chunks(self, chunk_ids: Sequence[str]) -> list[Chunk]:
@@ -433,30 +534,48 @@ class ChunkStore:
         chunks: Mapping[str, Sequence[Chunk]],
         embeddings: Mapping[str, np.ndarray],
         chunker: str,
+        sentences: Mapping[str, np.ndarray] | None = None,
     ) -> None:
         """Replace the stored chunks of some articles, then mark them complete.
 
-        Order matters for crash safety: old chunks are deleted, new chunks written,
-        and only then is each article's manifest entry written.
+        Order matters for crash safety: old sentence vectors and chunks are deleted,
+        new chunks and their sentence vectors written, and only then is each article's
+        manifest entry written.
 
         Args:
             articles: Articles to (re)write.
             chunks: Chunks per article id.
             embeddings: Vector per chunk id.
             chunker: Signature of the chunking parameters used.
+            sentences: Sentence vectors per chunk id (``[n, dim]``, rows in
+                ``split_sentences(chunk.text)`` order). Chunks without an entry get
+                none stored; their sentences are embedded at question time.
+
+        Raises:
+            ValueError: A chunk's sentence vectors do not match its sentences.
         """
         if not articles:
             return
         ids = [a.id for a in articles]
+        sentences = sentences or {}
+        if self._sentences is not None:
+            self._sentences.delete(where={"article_id": {"$in": ids}})
         self._chunks.delete(where={"article_id": {"$in": ids}})
         all_chunks = [c for a in articles for c in chunks[a.id]]
+        with_sentences = (
+            {c.id for c in all_chunks if c.id in sentences} if self._sentences else set()
+        )
         if all_chunks:
             self._chunks.upsert(
                 ids=[c.id for c in all_chunks],
                 embeddings=np.stack([embeddings[c.id] for c in all_chunks]).astype(np.float32),
                 documents=[c.text for c in all_chunks],
-                metadatas=[_chunk_metadata(c) for c in all_chunks],
+                metadatas=[
+                    _chunk_metadata(c, len(sentences[c.id]) if c.id in with_sentences else None)
+                    for c in all_chunks
+                ],
             )
+        self._write_sentences([c for c in all_chunks if c.id in with_sentences], sentences)
         self._articles.upsert(
             ids=ids,
             # The manifest needs no vector search; Chroma still wants a vector per record.
@@ -464,6 +583,37 @@ class ChunkStore:
             documents=[_article_document(a) for a in articles],
             metadatas=[_article_metadata(a, chunker, len(chunks[a.id])) for a in articles],
         )
+
+    def _write_sentences(
+        self, chunks: Sequence[Chunk], sentences: Mapping[str, np.ndarray]
+    ) -> None:
+        # No document and only article_id (for deletes): Chroma full-text-indexes every
+        # document, and that made writing the samples' 681 sentences 0.25 s instead of
+        # 0.05 s. The text is split_sentences(chunk.text)[i]; chunk id and position are
+        # in the record id.
+        ids: list[str] = []
+        metas: list[dict[str, Any]] = []
+        matrices: list[np.ndarray] = []
+        for chunk in chunks:
+            n = len(split_sentences(chunk.text))
+            matrix = np.asarray(sentences[chunk.id], dtype=np.float32)
+            if matrix.shape[0] != n:
+                raise ValueError(
+                    f"chunk {chunk.id} has {n} sentences but {matrix.shape[0]} vectors"
+                )
+            ids.extend(f"{chunk.id}:{i}" for i in range(n))
+            metas.extend({"article_id": chunk.article_id} for _ in range(n))
+            matrices.append(matrix)
+        if not ids:
+            return
+        vectors = np.concatenate(matrices)
+        # Chroma caps the rows of one call; scale writes may pass more than a group holds.
+        step = max(1, int(self._client.get_max_batch_size()))
+        for start in range(0, len(ids), step):
+            stop = start + step
+            self._sentences.upsert(
+                ids=ids[start:stop], embeddings=vectors[start:stop], metadatas=metas[start:stop]
+            )
 
     @_chroma_io
     def update_paths(self, paths: Mapping[str, str]) -> None:
@@ -478,10 +628,16 @@ class ChunkStore:
 
     @_chroma_io
     def delete_articles(self, article_ids: Sequence[str]) -> None:
-        """Remove articles and their chunks (manifest first: they stop counting as complete)."""
+        """Remove articles, their sentence vectors and chunks.
+
+        Manifest first (they stop counting as complete), chunks last (leftover chunks
+        are found as orphans by the next run and removed with their sentences).
+        """
         if not article_ids:
             return
         self._articles.delete(ids=list(article_ids))
+        if self._sentences is not None:
+            self._sentences.delete(where={"article_id": {"$in": list(article_ids)}})
         self._chunks.delete(where={"article_id": {"$in": list(article_ids)}})
 
     @_chroma_io
@@ -539,6 +695,7 @@ def open_store(
         raise ValueError("creating an index needs the embedder identity")
     client = _client(location, create=create)
     names = (location.collection, f"{location.collection}-articles")
+    sentences_name = _sentences_name(location)
     try:
         if create:
             chunks = client.get_or_create_collection(
@@ -548,9 +705,16 @@ def open_store(
                 metadata={"embedding_model": embedder_identity, "schema": SCHEMA_VERSION},
             )
             articles = client.get_or_create_collection(names[1], embedding_function=None)
+            sentences = client.get_or_create_collection(
+                sentences_name, embedding_function=None, configuration=_SENTENCE_HNSW
+            )
         else:
             chunks = client.get_collection(names[0], embedding_function=None)
             articles = client.get_collection(names[1], embedding_function=None)
+            try:
+                sentences = client.get_collection(sentences_name, embedding_function=None)
+            except NotFoundError:
+                sentences = None  # built before sentence vectors were stored
     except NotFoundError as exc:
         raise IndexNotBuiltError(
             f"no index named {location.collection!r} in {location.describe}: "
@@ -575,13 +739,17 @@ def open_store(
             f"embedder in use is {embedder_identity!r}. Rebuild it with "
             "`qa index --rebuild PATH...` or switch QA_EMBEDDER back."
         )
-    return ChunkStore(client, chunks, articles, location)
+    return ChunkStore(client, chunks, articles, location, sentences)
 
 
 def drop_index(location: StoreLocation) -> None:
-    """Delete both collections of an index (used by ``qa index --rebuild``)."""
+    """Delete all collections of an index (used by ``qa index --rebuild``)."""
     client = _client(location, create=True)
-    for name in (location.collection, f"{location.collection}-articles"):
+    for name in (
+        location.collection,
+        f"{location.collection}-articles",
+        _sentences_name(location),
+    ):
         with contextlib.suppress(NotFoundError):
             client.delete_collection(name)
 
@@ -641,14 +809,36 @@ def _to_manifest_entry(article_id: str, meta: Mapping[str, Any]) -> ManifestEntr
     )
 
 
-def _chunk_metadata(chunk: Chunk) -> dict[str, Any]:
-    return {
+def _chunk_metadata(chunk: Chunk, n_sentences: int | None = None) -> dict[str, Any]:
+    meta: dict[str, Any] = {
         "article_id": chunk.article_id,
         "position": chunk.position,
         "title": chunk.title,
         "published": int(chunk.published.timestamp()),
         "source": chunk.source,
     }
+    if n_sentences is not None:
+        meta["n_sentences"] = n_sentences
+    return meta
+
+
+def _sentences_name(location: StoreLocation) -> str:
+    return f"{location.collection}-sentences"
+
+
+def _sentence_rows(ids: Sequence[str], embeddings: Any) -> dict[str, np.ndarray]:
+    if embeddings is None or len(ids) == 0:
+        return {}
+    matrix = np.asarray(embeddings, dtype=np.float32)
+    return {str(i): matrix[k] for k, i in enumerate(ids)}
+
+
+def _sentence_matrix(rows: Mapping[str, np.ndarray], chunk_id: str, n: int) -> np.ndarray | None:
+    """The ``[n, dim]`` sentence vectors of one chunk, or None when any row is missing."""
+    try:
+        return np.stack([rows[f"{chunk_id}:{i}"] for i in range(n)]) if n else None
+    except KeyError:
+        return None
 
 
 def _article_metadata(article: Article, chunker: str, n_chunks: int) -> dict[str, Any]:

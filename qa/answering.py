@@ -193,7 +193,11 @@ def gather_evidence(
     t = time.perf_counter()
     pooled = candidates[:pool]
     scored = score_sentences(
-        question, pooled, index.embedder, question_vector=query_vector(index.embedder, question)
+        question,
+        pooled,
+        index.embedder,
+        question_vector=query_vector(index.embedder, question),
+        sentence_vectors=index.store.sentence_vectors([h.chunk.id for h in pooled]),
     )
     ranked = _rerank(pooled, scored) if settings.rerank else list(pooled)
     hits = ranked[: settings.top_k]

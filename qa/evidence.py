@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 import threading
 from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -80,6 +80,7 @@ def score_sentences(
     embedder: Embedder,
     *,
     question_vector: np.ndarray | None = None,
+    sentence_vectors: Mapping[str, np.ndarray] | None = None,
 ) -> list[ScoredSentence]:
     """Score every sentence of the retrieved chunks against the question.
 
@@ -88,6 +89,8 @@ def score_sentences(
         hits: Retrieved chunks.
         embedder: The index's embedder.
         question_vector: The question's query vector, if already computed.
+        sentence_vectors: Sentence vectors stored at index time, per chunk id (rows in
+            ``split_sentences`` order); sentences of other chunks are embedded here.
 
     Returns:
         Sentences best first (duplicates from overlapping chunks kept once).
@@ -103,7 +106,12 @@ def score_sentences(
     if not units:
         return []
     qvec = question_vector if question_vector is not None else embedder.embed_queries([question])[0]
-    vectors = _cache.embed(embedder, [u[0] for u in units])
+    stored = sentence_vectors or {}
+    todo = [u[0] for u in units if u[1].chunk.id not in stored]
+    fresh = iter(_cache.embed(embedder, todo) if todo else ())
+    vectors = np.stack(
+        [stored[h.chunk.id][pos] if h.chunk.id in stored else next(fresh) for _s, h, pos in units]
+    )
     sims = vectors @ qvec
     q_terms = set(tokenize(question))
     numeric = bool(_NUMERIC_QUESTION.search(question))
