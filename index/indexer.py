@@ -19,6 +19,7 @@ from index.articles import ParseFailure, load_articles
 from index.chunking import chunk_article, chunker_signature
 from index.embedding import Embedder
 from index.lexical import LexicalIndex
+from index.lock import writer_alive, writer_id
 from index.models import Article, Chunk
 from index.store import ChunkStore
 
@@ -167,8 +168,16 @@ def index_articles(
     manifest = store.manifest()
     clean = store.generation() == _clean_generation(lexical_dir)
     if not clean:
-        # The last run did not finish: drop chunks of articles that never got a manifest.
-        orphans = store.orphan_article_ids() - {a.id for a in articles}
+        # The last run did not finish, or another writer is running right now: drop
+        # chunks of articles that never got a manifest, but only those whose writer is
+        # gone. A live writer's chunks are its work in progress (the write lock keeps a
+        # second writer out; this holds even when the lock is bypassed).
+        indexing = {a.id for a in articles}
+        orphans = [
+            article_id
+            for article_id, writers in store.orphans().items()
+            if article_id not in indexing and not any(writer_alive(w) for w in writers)
+        ]
         if orphans:
             log.info("removing %d half-indexed articles", len(orphans))
             store.delete_articles(sorted(orphans))
@@ -227,6 +236,7 @@ def _write(
     group_size: int,
 ) -> tuple[int, int]:
     """Chunk, embed and store articles group by group; returns (embedded, reused)."""
+    writer = writer_id()
     embedded = reused = 0
     total = len(todo)
     done = 0
@@ -250,7 +260,7 @@ def _write(
             new = embedder.embed_passages([c.context_text for c in need])
             vectors.update({c.id: v for c, v in zip(need, new, strict=True)})
             embedded += len(need)
-        store.write_articles(group, pending, vectors, params.signature)
+        store.write_articles(group, pending, vectors, params.signature, writer=writer)
         done += len(group)
         if progress:
             progress(done, total, f"indexed {done}/{total} articles")
