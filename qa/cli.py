@@ -28,8 +28,7 @@ EXIT_OK, EXIT_ERROR, EXIT_PARTIAL = 0, 1, 3
 # Characters that move the cursor, change colours, reorder text or end the line when
 # printed: C0/C1 controls, DEL, line/paragraph separators and the bidi controls.
 _UNPRINTABLE = re.compile(
-    "[\x00-\x1f\x7f-\x9f\u2028\u2029\u200e\u200f\u202a-\u202e\u2066-\u2069"
-    "\ud800-\udfff]"
+    "[\x00-\x1f\x7f-\x9f\u2028\u2029\u200e\u200f\u202a-\u202e\u2066-\u2069\ud800-\udfff]"
 )
 
 

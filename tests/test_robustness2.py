@@ -364,7 +364,9 @@ def test_uploaded_articles_survive_the_gradio_temp_folder_and_prune(
     assert report.removed == 0
     assert status(settings).articles == 3
     manifest = open_index(settings).store.manifest()
-    kept = [Path(e.path) for e in manifest.values() if "artikel_0" in e.path and "cli" not in e.path]
+    kept = [
+        Path(e.path) for e in manifest.values() if "artikel_0" in e.path and "cli" not in e.path
+    ]
     assert len(kept) == 2
     assert all(p.is_relative_to(uploads_dir(settings)) and p.is_file() for p in kept)
 
