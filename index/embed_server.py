@@ -27,9 +27,16 @@ import numpy as np
 log = logging.getLogger(__name__)
 
 #: Request limits; a bad or hostile client gets 400/413 instead of a stuck worker.
-MAX_INPUTS = 2048
+#: Sized for a 2-core worker: the client sends batches of 32 chunks of ~1,200
+#: characters, so one allowed request is at most a few seconds of work.
+MAX_INPUTS = 256
 MAX_INPUT_CHARS = 20_000  # e5 reads 512 tokens; far longer texts are a client bug
-MAX_BODY_BYTES = 32 * 1024 * 1024
+MAX_TOTAL_CHARS = 400_000
+MAX_BODY_BYTES = 8 * 1024 * 1024
+#: Seconds a connection may stay silent (headers or body not arriving, idle keep-alive).
+READ_TIMEOUT_S = 30.0
+#: Connections served at once; more get 503 at once instead of one thread each.
+MAX_CONNECTIONS = 16
 
 
 class RawEmbedder(Protocol):
@@ -91,6 +98,21 @@ def parse_embeddings_request(body: Any, identity: str) -> tuple[list[str], str]:
             HTTPStatus.BAD_REQUEST,
             f"an input has {longest} characters; at most {MAX_INPUT_CHARS}",
         )
+    total = sum(len(t) for t in texts)
+    if total > MAX_TOTAL_CHARS:
+        raise RequestError(
+            HTTPStatus.BAD_REQUEST,
+            f"the inputs have {total} characters together; at most {MAX_TOTAL_CHARS} "
+            "per request (send smaller batches)",
+        )
+    for i, text in enumerate(texts):
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError:
+            # JSON allows "\ud800" escapes; a lone surrogate is no text to embed.
+            raise RequestError(
+                HTTPStatus.BAD_REQUEST, f"input {i} contains a lone surrogate (invalid Unicode)"
+            ) from None
     model = body.get("model")
     if model is not None and model != identity:
         raise RequestError(
@@ -137,12 +159,52 @@ class EmbeddingServer(ThreadingHTTPServer):
         self.embedder = embedder
         self.api_key = api_key
         self.model_lock = threading.Lock()
+        self._slots = threading.BoundedSemaphore(MAX_CONNECTIONS)
+
+    def process_request(self, request: Any, client_address: Any) -> None:
+        """Serve a connection in a thread, or refuse it with 503 when all slots are busy."""
+        if not self._slots.acquire(blocking=False):
+            with contextlib.suppress(OSError):
+                request.sendall(_BUSY_RESPONSE)
+            self.shutdown_request(request)
+            return
+        try:
+            super().process_request(request, client_address)
+        except BaseException:
+            self._slots.release()
+            raise
+
+    def process_request_thread(self, request: Any, client_address: Any) -> None:
+        """Run one connection and free its slot afterwards."""
+        try:
+            super().process_request_thread(request, client_address)
+        finally:
+            self._slots.release()
+
+
+_BUSY_BODY = json.dumps(
+    {
+        "error": {
+            "message": f"the server is busy ({MAX_CONNECTIONS} connections); retry shortly",
+            "type": "server_error",
+            "code": "busy",
+        }
+    }
+).encode()
+_BUSY_RESPONSE = (
+    b"HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\n"
+    + f"Content-Length: {len(_BUSY_BODY)}\r\nRetry-After: 1\r\nConnection: close\r\n\r\n".encode()
+    + _BUSY_BODY
+)
 
 
 class _Handler(BaseHTTPRequestHandler):
     server: EmbeddingServer
     server_version = "news-qa-embed"
     protocol_version = "HTTP/1.1"  # keep-alive: the client pools connections
+    # Socket timeout for every read: a client that sends headers and stalls (or an
+    # idle keep-alive connection) is dropped instead of holding a thread forever.
+    timeout = READ_TIMEOUT_S
 
     def log_message(self, format: str, *args: Any) -> None:
         # Per-request lines go to debug logging, not to stderr as the stdlib does.
@@ -199,7 +261,7 @@ class _Handler(BaseHTTPRequestHandler):
                 raise RequestError(HTTPStatus.NOT_FOUND, f"no route {self.path}", "not_found")
             try:
                 body = json.loads(raw)
-            except (ValueError, UnicodeDecodeError):
+            except (ValueError, UnicodeDecodeError, RecursionError):
                 raise RequestError(HTTPStatus.BAD_REQUEST, "the body is not valid JSON") from None
             identity = self.server.embedder.identity
             texts, encoding = parse_embeddings_request(body, identity)
@@ -208,6 +270,8 @@ class _Handler(BaseHTTPRequestHandler):
             self._send(HTTPStatus.OK, embeddings_response(vectors, identity, encoding))
         except RequestError as exc:
             self._fail(exc)
+        except TimeoutError:
+            self.close_connection = True  # the body stalled: drop the connection
         except Exception:
             log.exception("embedding failed")
             self._fail(

@@ -31,3 +31,11 @@ class ModelNotInstalledError(QAError):
 
 class EmbeddingServerError(QAError):
     """An embeddings server is unreachable, failed, or answered something unusable."""
+
+
+class IndexBusyError(QAError):
+    """Another process is writing to the same data directory (only one writer at a time)."""
+
+
+class IndexRebuildingError(QAError):
+    """The index is being rebuilt by another process right now; ask again in a moment."""

@@ -21,6 +21,7 @@ from index.articles import ParseFailure, load_articles
 from index.chunking import chunk_article, chunker_signature
 from index.embedding import Embedder, embed_chunks, separate_texts, split_separate
 from index.lexical import LexicalIndex
+from index.lock import writer_alive, writer_id
 from index.models import Article, Chunk
 from index.readers import ReaderOptions
 from index.store import ChunkStore
@@ -174,8 +175,16 @@ def index_articles(
     manifest = store.manifest()
     clean = store.generation() == _clean_generation(lexical_dir)
     if not clean:
-        # The last run did not finish: drop chunks of articles that never got a manifest.
-        orphans = store.orphan_article_ids() - {a.id for a in articles}
+        # The last run did not finish, or another writer is running right now: drop
+        # chunks of articles that never got a manifest, but only those whose writer is
+        # gone. A live writer's chunks are its work in progress (the write lock keeps a
+        # second writer out; this holds even when the lock is bypassed).
+        indexing = {a.id for a in articles}
+        orphans = [
+            article_id
+            for article_id, writers in store.orphans().items()
+            if article_id not in indexing and not any(writer_alive(w) for w in writers)
+        ]
         if orphans:
             log.info("removing %d half-indexed articles", len(orphans))
             store.delete_articles(sorted(orphans))
@@ -348,6 +357,7 @@ def _write(
     there, so an interruption loses at most the groups still being embedded. Chunk and
     sentence vectors are written together (see :func:`_embedded`).
     """
+    writer = writer_id()
     embedded = reused = done = 0
     total = len(todo)
     groups = _plan(todo, manifest, store, params, group_size)
@@ -359,7 +369,12 @@ def _write(
         sentences = dict(group.reused_sentences)
         sentences.update({c.id: m for c, m in zip(group.need, new_sentences, strict=True)})
         store.write_articles(
-            group.articles, group.chunks, vectors, params.signature, sentences=sentences
+            group.articles,
+            group.chunks,
+            vectors,
+            params.signature,
+            sentences=sentences,
+            writer=writer,
         )
         embedded += len(group.need)
         reused += len(group.reused)

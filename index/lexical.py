@@ -7,6 +7,7 @@ stale and is rebuilt from Chroma (see ``qa`` when opening an index).
 
 from __future__ import annotations
 
+import errno
 import json
 import logging
 import re
@@ -19,6 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
+from index.errors import DataDirError
 from index.language import STOPWORDS
 from index.models import Chunk, Filters
 
@@ -163,7 +165,20 @@ class LexicalIndex:
         return [LexicalHit(str(self.chunk_ids[i]), float(scores[i])) for i in top if scores[i] > 0]
 
     def save(self, directory: Path) -> None:
-        """Write the view atomically (a temp dir renamed into place)."""
+        """Write the view atomically (a temp dir renamed into place).
+
+        A failed write (full disk, read-only or damaged data dir) leaves the saved view
+        as it was: everything is written into the temp dir first.
+
+        Raises:
+            DataDirError: The view cannot be written; says why and where.
+        """
+        try:
+            self._save(directory)
+        except OSError as exc:
+            raise _save_error(directory, exc) from exc
+
+    def _save(self, directory: Path) -> None:
         directory.parent.mkdir(parents=True, exist_ok=True)
         tmp = Path(tempfile.mkdtemp(prefix=".lexical-", dir=directory.parent))
         try:
@@ -206,3 +221,25 @@ class LexicalIndex:
         if not len(ids) == len(published) == len(sources) == docs:
             return None  # parts from different writes: rebuild from the store
         return cls(ids, published, sources, bm25, int(meta["generation"]))
+
+
+def _save_error(directory: Path, exc: OSError) -> DataDirError:
+    """Why the BM25 view could not be written, naming the path that is in the way."""
+    if exc.errno == errno.ENOSPC:
+        return DataDirError(
+            f"No space left on device: cannot write the BM25 view to {directory} ({exc}). "
+            "Free some space on that disk and run the same command again; the index and "
+            "the previous view are kept."
+        )
+    if isinstance(exc, NotADirectoryError | FileExistsError):
+        blocker = next(
+            (p for p in (directory, *directory.parents) if p.exists() and not p.is_dir()),
+            directory,
+        )
+        return DataDirError(
+            f"{blocker} is not a directory, so the BM25 view cannot be written to "
+            f"{directory}. Move that file away: the view is rebuilt from the store."
+        )
+    return DataDirError(
+        f"cannot write the BM25 view to {directory} ({exc}): the data directory must be writable."
+    )

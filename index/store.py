@@ -24,6 +24,7 @@ from two models are never mixed.
 from __future__ import annotations
 
 import contextlib
+import errno
 import functools
 import inspect
 import logging
@@ -199,6 +200,10 @@ def _client(location: StoreLocation, *, create: bool) -> Any:
         chroma_dir.mkdir(parents=True, exist_ok=True)
         return _persistent_client(chroma_dir, settings)
     except Exception as exc:
+        if is_disk_full(exc):
+            raise disk_full_error(chroma_dir, exc) from exc
+        if _is_read_only(exc) or isinstance(exc, PermissionError):
+            raise DataDirError(read_only_message(location.data_dir, exc)) from exc
         raise DataDirError(
             f"cannot open the data directory {chroma_dir} ({exc}). If it is corrupted, "
             f"move it away and rebuild: `qa index --rebuild PATH...`."
@@ -206,6 +211,64 @@ def _client(location: StoreLocation, *, create: bool) -> Any:
 
 
 _F = TypeVar("_F", bound=Callable[..., Any])
+
+# How a full disk shows up: OSError(ENOSPC) from Python, sqlite's SQLITE_FULL and the
+# Rust bindings' io::Error text inside chromadb's own exception types.
+_DISK_FULL_TEXT = ("no space left on device", "database or disk is full", "os error 28")
+
+
+def is_disk_full(exc: BaseException) -> bool:
+    """Whether an exception (or one it was raised from) means the disk is full."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if isinstance(current, OSError) and current.errno == errno.ENOSPC:
+            return True
+        if any(text in str(current).lower() for text in _DISK_FULL_TEXT):
+            return True
+        current = current.__cause__ or current.__context__
+    return False
+
+
+def disk_full_error(path: Path, exc: BaseException) -> DataDirError:
+    """The error for a full disk: names the path, never advises a rebuild (it loses data)."""
+    return DataDirError(
+        f"No space left on device: cannot write to {path} ({exc}). Free some space on that "
+        "disk (or point QA_DATA_DIR elsewhere) and run the same command again; the index "
+        "is kept as it was before this write."
+    )
+
+
+# Chroma's compaction reports some write failures without their cause ("Failed to
+# apply logs to the metadata segment"); with this little space left, a full disk is
+# the likely cause, and advising a rebuild would destroy a store that is fine.
+_LOW_SPACE_BYTES = 64 * 1024 * 1024
+
+
+def _free_bytes(path: Path) -> int | None:
+    for candidate in (path, *path.parents):
+        try:
+            st = os.statvfs(candidate)
+        except OSError:
+            continue
+        return st.f_bavail * st.f_frsize
+    return None
+
+
+def _is_read_only(exc: BaseException) -> bool:
+    text = str(exc).lower()
+    return "readonly database" in text or "read-only file system" in text
+
+
+def read_only_message(data_dir: Path, exc: BaseException) -> str:
+    """Why a read-only data directory cannot be used, and what to do."""
+    return (
+        f"the data directory {data_dir} is not writable ({exc}). It must be: the embedded "
+        "Chroma store writes to its sqlite database when it opens, even only to answer "
+        "questions. Fix its permissions, or copy it somewhere writable and point "
+        "QA_DATA_DIR there."
+    )
 
 
 def _translate(exc: Exception, location: StoreLocation) -> Exception | None:
@@ -223,8 +286,19 @@ def _translate(exc: Exception, location: StoreLocation) -> Exception | None:
             "HOST --port PORT`), or unset QA_CHROMA_HOST/QA_CHROMA_PORT to use the "
             "embedded store."
         )
+    if location.host is None and is_disk_full(exc):
+        return disk_full_error(location.data_dir, exc)
+    if location.host is None and _is_read_only(exc):
+        return DataDirError(read_only_message(location.data_dir, exc))
     if location.host is None and isinstance(exc, InternalError):
-        # sqlite failures ("attempt to write a readonly database", "no such table").
+        free = _free_bytes(location.data_dir)
+        if free is not None and free < _LOW_SPACE_BYTES:
+            return DataDirError(
+                f"No space left on device, most likely: writing to {location.data_dir} "
+                f"failed ({exc}) with only {free // 1024} KiB free on its disk. Free some "
+                "space and run the same command again; do not rebuild, the index is kept."
+            )
+        # sqlite failures ("no such table", a damaged file).
         return DataDirError(
             f"cannot use the index in {location.describe} ({exc}). If the data directory "
             "was deleted or is corrupted, move it away and rebuild: "
@@ -301,6 +375,27 @@ class ChunkStore:
             return False
         now = _sqlite_file_id(self.location.data_dir / "chroma")
         return now is not None and now != self._file_id
+
+    def recreated(self) -> bool:
+        """Whether this handle's collections were dropped (and maybe built again) since.
+
+        True after ``qa index --rebuild`` by another process: the collections under
+        these names are new ones (another Chroma id), or gone, and this handle's
+        collection objects point at deleted data. Reopen the store then.
+        """
+        for held in (self._chunks, self._articles):
+            try:
+                now = self._client.get_collection(held.name, embedding_function=None)
+            except NotFoundError:
+                return True
+            except Exception as exc:
+                typed = _translate(exc, self.location)
+                if typed is None:
+                    raise
+                raise typed from exc
+            if now.id != held.id:
+                return True
+        return False
 
     # ----------------------------------------------------------------- reading
 
@@ -535,6 +630,8 @@ class ChunkStore:
         embeddings: Mapping[str, np.ndarray],
         chunker: str,
         sentences: Mapping[str, np.ndarray] | None = None,
+        *,
+        writer: str = "",
     ) -> None:
         """Replace the stored chunks of some articles, then mark them complete.
 
@@ -547,6 +644,8 @@ class ChunkStore:
             chunks: Chunks per article id.
             embeddings: Vector per chunk id.
             chunker: Signature of the chunking parameters used.
+            writer: Identity of the writing process (``index.lock.writer_id``), stored
+                with each chunk so a clean-up never deletes a live writer's chunks.
             sentences: Sentence vectors per chunk id (``[n, dim]``, rows in
                 ``split_sentences(chunk.text)`` order). Chunks without an entry get
                 none stored; their sentences are embedded at question time.
@@ -571,7 +670,12 @@ class ChunkStore:
                 embeddings=np.stack([embeddings[c.id] for c in all_chunks]).astype(np.float32),
                 documents=[c.text for c in all_chunks],
                 metadatas=[
-                    _chunk_metadata(c, len(sentences[c.id]) if c.id in with_sentences else None)
+                    {
+                        **_chunk_metadata(
+                            c, len(sentences[c.id]) if c.id in with_sentences else None
+                        ),
+                        "writer": writer,
+                    }
                     for c in all_chunks
                 ],
             )
@@ -623,7 +727,7 @@ class ChunkStore:
         got = self._articles.get(ids=list(paths), include=["metadatas"])
         metas = []
         for article_id, meta in zip(got["ids"], got["metadatas"], strict=True):
-            metas.append({**meta, "path": paths[article_id]})
+            metas.append({**meta, **_path_metadata(paths[article_id])})
         self._articles.update(ids=got["ids"], metadatas=metas)
 
     @_chroma_io
@@ -643,11 +747,24 @@ class ChunkStore:
     @_chroma_io
     def orphan_article_ids(self) -> set[str]:
         """Article ids that have chunks but no manifest entry (an interrupted write)."""
+        return set(self.orphans())
+
+    @_chroma_io
+    def orphans(self) -> dict[str, set[str]]:
+        """Articles with chunks but no manifest entry, with the writers of those chunks.
+
+        Such chunks are debris of an interrupted write, or the work in progress of a
+        writer that is still running: the writer ids (``""`` for chunks written
+        before writers were recorded) tell them apart.
+        """
         complete = set(self.manifest())
-        seen: set[str] = set()
+        found: dict[str, set[str]] = {}
         for _ids, _docs, metas, _embs in self._pages(self._chunks, ["metadatas"]):
-            seen.update(str(m["article_id"]) for m in metas)
-        return seen - complete
+            for meta in metas:
+                article_id = str(meta["article_id"])
+                if article_id not in complete:
+                    found.setdefault(article_id, set()).add(str(meta.get("writer", "")))
+        return found
 
     # ----------------------------------------------------------------- helpers
 
@@ -728,6 +845,10 @@ def open_store(
         # The client started but the store is unreadable: a later open (after the
         # user moved the directory away) must not get this System back from the cache.
         _forget_failed(location)
+        if is_disk_full(exc):
+            raise disk_full_error(location.data_dir, exc) from exc
+        if _is_read_only(exc):
+            raise DataDirError(read_only_message(location.data_dir, exc)) from exc
         raise DataDirError(
             f"cannot read the index in {location.describe} ({exc}). If it is corrupted, "
             "move the data directory away and rebuild: `qa index --rebuild PATH...`."
@@ -802,7 +923,7 @@ def _to_manifest_entry(article_id: str, meta: Mapping[str, Any]) -> ManifestEntr
         content_hash=str(meta["content_hash"]),
         chunker=str(meta.get("chunker", "")),
         n_chunks=int(meta.get("n_chunks", 0)),
-        path=str(meta.get("path", "")),
+        path=_path_from_metadata(meta),
         title=str(meta["title"]),
         published=datetime.fromtimestamp(int(meta["published"]), tz=UTC),
         source=str(meta["source"]),
@@ -846,11 +967,35 @@ def _article_metadata(article: Article, chunker: str, n_chunks: int) -> dict[str
         "content_hash": article.content_hash,
         "chunker": chunker,
         "n_chunks": n_chunks,
-        "path": str(article.path) if article.path else "",
+        **_path_metadata(str(article.path) if article.path else ""),
         "title": article.title,
         "published": int(article.published.timestamp()),
         "source": article.source,
     }
+
+
+def _path_metadata(path: str) -> dict[str, str]:
+    """A file path as manifest metadata, also when its name is not valid UTF-8.
+
+    Python represents undecodable bytes of a file name as lone surrogates, which
+    Chroma cannot store. Such a path is kept as its raw bytes in hex (``path_bytes``,
+    exact round trip) next to a readable version with the bad bytes replaced. The key
+    is always written, so updating a path to a valid name drops the old bytes.
+    """
+    try:
+        path.encode("utf-8")
+    except UnicodeEncodeError:
+        raw = os.fsencode(path)
+        return {"path": raw.decode("utf-8", "replace"), "path_bytes": raw.hex()}
+    return {"path": path, "path_bytes": ""}
+
+
+def _path_from_metadata(meta: Mapping[str, Any]) -> str:
+    raw = str(meta.get("path_bytes", "") or "")
+    if raw:
+        with contextlib.suppress(ValueError):
+            return os.fsdecode(bytes.fromhex(raw))
+    return str(meta.get("path", ""))
 
 
 def _article_document(article: Article) -> str:

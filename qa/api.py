@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import hashlib
 import os
-from collections.abc import Sequence
+import re
+import tempfile
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from pathlib import Path
@@ -13,11 +16,12 @@ from pathlib import Path
 from index.embedding import E5_DIR_NAME
 from index.indexer import IndexReport, Progress, refresh_lexical
 from index.indexer import index_paths as _index_paths
+from index.lock import writer_lock
 from index.models import Article
 from index.ray_embedding import RayEmbedder, RayOptions
 from index.readers import ReaderOptions
-from index.store import ChunkStore, drop_index, open_store
-from qa.errors import ArticleNotFoundError
+from index.store import ChunkStore, disk_full_error, drop_index, is_disk_full, open_store
+from qa.errors import ArticleNotFoundError, DataDirError
 from qa.filters import parse_filters
 from qa.resources import forget, lexical_dir, open_for_writing, open_index, store_location
 from qa.settings import Settings
@@ -102,11 +106,13 @@ def index_paths(
     missing = [str(p) for p in paths if _missing(Path(p))]
     if missing:
         raise FileNotFoundError(f"no such file or folder: {', '.join(missing)}")
+    command = "qa index --rebuild" if rebuild else "qa index"
     with contextlib.ExitStack() as stack:
         ray_embedder = None
         if ray is not None:
             # Connected before anything is dropped: an unreachable cluster changes nothing.
             ray_embedder = stack.enter_context(_ray_embedder(ray, settings))
+        stack.enter_context(writing(settings, command=command, rebuild=rebuild))
         if rebuild:
             drop_index(store_location(settings))
             forget(settings)
@@ -141,6 +147,153 @@ def _ray_embedder(ray: RayOptions, settings: Settings) -> RayEmbedder:
         actors=ray.actors,
         actor_cpus=ray.actor_cpus,
     )
+
+
+@contextlib.contextmanager
+def writing(
+    settings: Settings, *, command: str = "qa index", rebuild: bool = False
+) -> Iterator[None]:
+    """Hold the data directory's write lock for a block that changes the index.
+
+    Every writer (``qa index``, uploads, removing articles) goes through this, so two
+    of them never run on one data directory at once. It fails at once when another
+    writer is running rather than waiting: an indexing run can take many minutes.
+
+    Args:
+        settings: Names the data directory.
+        command: What is writing, shown to a second writer.
+        rebuild: The index is dropped first; readers say it is being rebuilt.
+
+    Raises:
+        IndexBusyError: Another writer is running on this data directory (its pid named).
+    """
+    with writer_lock(settings.data_dir, command=command, rebuild=rebuild):
+        yield
+
+
+UPLOADS_DIR = "uploads"
+_SAFE_NAME = re.compile(r"[^\w.-]+")
+_MAX_NAME_CHARS = 120
+
+
+def uploads_dir(settings: Settings) -> Path:
+    """The managed folder in the data directory that keeps copies of uploaded articles."""
+    return settings.data_dir / UPLOADS_DIR
+
+
+def safe_upload_name(name: str) -> str:
+    """A file name made from an uploaded file's name that cannot leave its folder.
+
+    Only the last path component is kept (a slash or a backslash), characters
+    other than letters, digits, ``.``, ``-`` and ``_`` become ``_`` and leading dots
+    are dropped. The extension is kept (it chooses the reader: ``.txt``, ``.xml``,
+    ``.html``, ``.csv``, ``.jsonl`` …); a name without one gets ``.txt``.
+    """
+    base = re.split(r"[/\\]", name)[-1]
+    stem, dot, suffix = base.rpartition(".")
+    if not dot or not re.fullmatch(r"[A-Za-z0-9]{1,8}", suffix):
+        stem, suffix = base, "txt"
+    stem = _SAFE_NAME.sub("_", stem).lstrip(".")[:_MAX_NAME_CHARS] or "article"
+    return f"{stem}.{suffix.lower()}"
+
+
+def import_uploads(files: Sequence[Path], *, settings: Settings) -> list[Path]:
+    """Copy uploaded files into ``<data_dir>/uploads/`` and return the copies' paths.
+
+    The manifest then points at files the data directory owns: a web server's
+    temporary upload folder (Gradio's is cleared on reboot) may vanish, and
+    ``qa index --prune`` would drop the articles. Each copy lives in a folder named by
+    a hash of its content, under its own (sanitised) name: the same file uploaded
+    twice is the same path (so "unchanged"), and two different files with one name
+    do not overwrite each other.
+
+    Args:
+        files: The uploaded files (anywhere).
+        settings: Names the data directory.
+
+    Returns:
+        The managed copies, in the order of ``files``.
+
+    Raises:
+        DataDirError: The copy cannot be written (disk full, read-only data dir).
+    """
+    root = uploads_dir(settings)
+    copies: list[Path] = []
+    for source in files:
+        data = Path(source).read_bytes()
+        folder = root / hashlib.sha256(data).hexdigest()[:24]
+        target = folder / safe_upload_name(Path(source).name)
+        if target.resolve().parent != folder.resolve() or folder.parent != root:
+            raise ValueError(f"unsafe upload name {Path(source).name!r}")  # never happens
+        try:
+            if not (target.is_file() and target.read_bytes() == data):
+                folder.mkdir(parents=True, exist_ok=True)
+                # Temp file + rename: an interrupted copy never looks like an article.
+                fd, tmp = tempfile.mkstemp(prefix=".upload-", dir=folder)
+                try:
+                    with os.fdopen(fd, "wb") as out:
+                        out.write(data)
+                    os.replace(tmp, target)
+                except BaseException:
+                    with contextlib.suppress(OSError):
+                        os.unlink(tmp)
+                    raise
+        except OSError as exc:
+            if is_disk_full(exc):
+                raise disk_full_error(root, exc) from exc
+            raise DataDirError(f"cannot copy the upload into {root} ({exc})") from exc
+        copies.append(target)
+    return copies
+
+
+def index_uploads(
+    files: Sequence[Path], *, settings: Settings, progress: Progress | None = None
+) -> IndexReport:
+    """Index uploaded files from copies kept in the data directory (the UI's uploads).
+
+    Copies of files that failed to index are deleted again, and so is the previous
+    copy of an article that an upload updated (the manifest no longer points at it).
+
+    Args:
+        files: The uploaded files, e.g. in the web server's temporary folder.
+        settings: Where the index lives.
+        progress: Optional ``progress(done, total, message)`` callback.
+
+    Returns:
+        Per-file outcomes; the paths are the managed copies (same file names).
+
+    Raises:
+        IndexBusyError: Another writer is running on this data directory.
+    """
+    with writing(settings, command="upload in the web UI"):
+        copies = import_uploads(files, settings=settings)
+        store, embedder = open_for_writing(settings)
+        before = {e.article_id: e.path for e in store.manifest().values()}
+        report = _index_paths(
+            copies,
+            store=store,
+            embedder=embedder,
+            lexical_dir=lexical_dir(settings),
+            progress=progress,
+            group_chunks=settings.index_batch,
+        )
+    root = uploads_dir(settings)
+    stale = [f.path for f in report.files if f.status == "failed"]
+    stale += [
+        Path(before[f.article_id])
+        for f in report.files
+        if f.status in ("updated", "unchanged")
+        and f.article_id in before
+        and before[f.article_id] != str(f.path)
+    ]
+    for path in stale:
+        if path.parent.parent == root and path not in {
+            f.path for f in report.files if f.status != "failed"
+        }:
+            with contextlib.suppress(OSError):
+                path.unlink()
+                path.parent.rmdir()  # only when empty
+    return report
 
 
 def status(settings: Settings) -> IndexStatus:
@@ -271,7 +424,8 @@ def remove_articles(article_ids: Sequence[str], *, settings: Settings) -> list[A
     ]
     # Bump first: a crash after the delete leaves the BM25 view marked stale, and the
     # next reader (or run) rebuilds it instead of serving the removed chunks.
-    store.bump_generation()
-    store.delete_articles(wanted)
-    refresh_lexical(store, lexical_dir(settings))
+    with writing(settings, command="qa articles remove"):
+        store.bump_generation()
+        store.delete_articles(wanted)
+        refresh_lexical(store, lexical_dir(settings))
     return removed

@@ -11,6 +11,7 @@ import argparse
 import json
 import logging
 import os
+import re
 import sys
 from collections.abc import Sequence
 from dataclasses import asdict
@@ -23,6 +24,41 @@ from qa.errors import QAError
 from qa.settings import Settings
 
 EXIT_OK, EXIT_ERROR, EXIT_PARTIAL = 0, 1, 3
+
+
+# Characters that move the cursor, change colours, reorder text or end the line when
+# printed: C0/C1 controls, DEL, line/paragraph separators and the bidi controls.
+_UNPRINTABLE = re.compile(
+    "[\x00-\x1f\x7f-\x9f\u2028\u2029\u200e\u200f\u202a-\u202e\u2066-\u2069\ud800-\udfff]"
+)
+
+
+def _escape_char(match: re.Match[str]) -> str:
+    char = match.group()
+    code = ord(char)
+    if 0xDC80 <= code <= 0xDCFF:
+        return f"\\x{code - 0xDC00:02x}"  # an undecodable byte of a file name
+    if code <= 0xFF:
+        return f"\\x{code:02x}"
+    return f"\\u{code:04x}"
+
+
+def printable(text: object) -> str:
+    r"""Text safe to print on a terminal: control characters are shown escaped.
+
+    File names and parse errors come from untrusted files. Printed raw, an escape
+    sequence in a name can repaint the screen (hide a ``FAILED`` line) and a newline
+    can forge a line of its own; an undecodable byte of a name cannot be printed at
+    all. Each such character becomes ``\xNN`` / ``\uNNNN`` (``\x1b``, ``\x0a``,
+    ``\u202e``); an undecodable file-name byte shows as the byte (``\xff``).
+
+    Args:
+        text: Anything; it is converted with ``str``.
+
+    Returns:
+        One line of printable text.
+    """
+    return _UNPRINTABLE.sub(_escape_char, str(text))
 
 
 def sample_articles_dir() -> Path:
@@ -62,9 +98,9 @@ def _cmd_index(args: argparse.Namespace, settings: Settings) -> int:
     bar.close()
     for f in report.files:
         if f.status == "failed":
-            print(f"FAILED  {f.path}: {f.reason}", file=sys.stderr)
+            print(f"FAILED  {printable(f.path)}: {printable(f.reason)}", file=sys.stderr)
         elif args.verbose or f.status in ("removed",):
-            print(f"{f.status:<8}{f.path}")
+            print(f"{f.status:<8}{printable(f.path)}")
     print(
         f"{report.summary}; {report.embedded_chunks} chunks embedded "
         f"({report.reused_chunks} reused) in {report.seconds:.1f}s"
@@ -304,7 +340,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         settings = Settings.from_env()
         return int(args.func(args, settings) or 0)
     except (QAError, ValueError, FileNotFoundError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        print(f"error: {printable(exc)}", file=sys.stderr)
         return EXIT_ERROR
     except KeyboardInterrupt:
         print("interrupted; re-run the same command to finish (nothing is lost)", file=sys.stderr)

@@ -6,17 +6,20 @@ data directories in one process do not see each other's state.
 
 from __future__ import annotations
 
+import logging
 import threading
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
 from index.embedding import Embedder, load_embedder
-from index.errors import QAError
-from index.indexer import open_lexical
+from index.errors import DataDirError, IndexNotBuiltError, IndexRebuildingError, QAError
 from index.lexical import LexicalIndex
+from index.lock import rebuild_in_progress
 from index.store import ChunkStore, StoreLocation, open_store
 from qa.settings import Settings
+
+log = logging.getLogger(__name__)
 
 _lock = threading.RLock()
 _indexes: dict[tuple, OpenIndex] = {}
@@ -81,29 +84,70 @@ def open_index(settings: Settings) -> OpenIndex:
         settings.embeddings_base_url,
     )
     with _lock:
+        _refuse_during_rebuild(settings)
         embedder = get_embedder(settings)
         cached = _indexes.get(key)
-        if cached is not None and cached.store.replaced_on_disk():
-            # The data dir was deleted and indexed again (or swapped): this handle
-            # still reads the old, deleted files.
-            cached = None
         if cached is not None:
             try:
-                if cached.lexical.generation != cached.store.generation():
+                if cached.store.replaced_on_disk() or cached.store.recreated():
+                    # The data dir was deleted and indexed again (or swapped), or another
+                    # process ran `qa index --rebuild`: this handle reads deleted data.
+                    log.info("the index in %s was rebuilt; reopening it", settings.data_dir)
+                    del _indexes[key]
+                    cached = None
+                elif cached.lexical.generation != cached.store.generation():
                     # Another writer (the UI's upload, a CLI run) changed the store.
-                    cached.lexical = open_lexical(cached.store, lexical_dir(settings))
-                return cached
+                    cached.lexical = _current_lexical(cached.store, lexical_dir(settings))
             except QAError:
                 # E.g. the Chroma server is down: reopen from scratch on the next call,
                 # once it may be back, instead of keeping a handle in an unknown state.
-                del _indexes[key]
+                _indexes.pop(key, None)
                 raise
-        store = open_store(
-            store_location(settings), embedder_identity=embedder.identity, create=False
-        )
-        cached = OpenIndex(store, open_lexical(store, lexical_dir(settings)), embedder)
+            if cached is not None:
+                return cached
+        try:
+            store = open_store(
+                store_location(settings), embedder_identity=embedder.identity, create=False
+            )
+            cached = OpenIndex(store, _current_lexical(store, lexical_dir(settings)), embedder)
+        except IndexNotBuiltError:
+            # Dropped a moment ago by a rebuild that has just taken the lock.
+            _refuse_during_rebuild(settings)
+            raise
         _indexes[key] = cached
         return cached
+
+
+def _refuse_during_rebuild(settings: Settings) -> None:
+    """Raise IndexRebuildingError while another writer rebuilds this data dir's index.
+
+    A half-rebuilt index would answer from whatever is indexed so far, or abstain
+    for no visible reason.
+    """
+    holder = rebuild_in_progress(settings.data_dir)
+    if holder is not None:
+        pid = f" (pid {holder.pid})" if holder.pid is not None else ""
+        raise IndexRebuildingError(
+            f"the index in {settings.data_dir} is being rebuilt by `{holder.command}`{pid}; "
+            "try again in a moment."
+        )
+
+
+def _current_lexical(store: ChunkStore, directory: Path) -> LexicalIndex:
+    """The saved BM25 view if current, else one rebuilt from the store.
+
+    A rebuilt view that cannot be saved (full disk, read-only data dir) is still used
+    from memory: answering must not depend on writing a cache.
+    """
+    view = LexicalIndex.load(directory)
+    if view is not None and view.generation == store.generation():
+        return view
+    view = LexicalIndex.build(store.iter_chunks(), generation=store.generation())
+    try:
+        view.save(directory)
+    except DataDirError as exc:
+        log.warning("using the BM25 view from memory: %s", exc)
+    return view
 
 
 def open_for_writing(settings: Settings) -> tuple[ChunkStore, Embedder]:

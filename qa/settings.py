@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 import sys
 from collections.abc import Mapping
@@ -24,6 +25,36 @@ def _default_model_dir() -> Path:
     # Models are assembled at install time into the environment they belong to,
     # so removing the venv removes them too.
     return Path(sys.prefix) / "share" / "news-qa" / "models"
+
+
+_NO_MAX = sys.maxsize
+# (field, lowest, highest) of every integer setting.
+_INT_RANGES = (
+    ("top_k", 1, _NO_MAX),
+    ("index_batch", 1, _NO_MAX),
+    ("max_upload_bytes", 1, _NO_MAX),
+    ("max_question_chars", 1, _NO_MAX),
+    ("llm_context", 256, _NO_MAX),
+    ("llm_threads", 1, _NO_MAX),
+    ("ui_port", 1, 65535),
+    ("chroma_port", 1, 65535),
+)
+_TRUE = ("1", "true", "yes", "on")
+_FALSE = ("0", "false", "no", "off")
+
+
+def parse_bool(name: str, raw: str) -> bool:
+    """A boolean setting: exactly one of 1/0, true/false, yes/no, on/off (any case).
+
+    Raises:
+        ValueError: Anything else (``flase`` must not silently mean false).
+    """
+    value = raw.strip().lower()
+    if value in _TRUE:
+        return True
+    if value in _FALSE:
+        return False
+    raise ValueError(f"{name}={raw!r} is not a boolean: use one of {'/'.join(_TRUE + _FALSE)}")
 
 
 @dataclass(frozen=True)
@@ -86,10 +117,29 @@ class Settings:
 
             parse_base_urls(self.embeddings_base_url)  # fail now, not at the first request
         for name in ("embeddings_timeout", "openai_timeout", "llm_deadline"):
-            if getattr(self, name) <= 0:
-                raise ValueError(f"QA_{name.upper()} must be positive")
+            value = getattr(self, name)
+            if not (math.isfinite(value) and value > 0):
+                raise ValueError(
+                    f"QA_{name.upper()} must be positive and finite (seconds > 0), not {value!r}"
+                )
+        if not (math.isfinite(self.abstain_threshold) and 0 <= self.abstain_threshold <= 1):
+            raise ValueError(
+                f"QA_ABSTAIN_THRESHOLD={self.abstain_threshold!r} must be between 0 and 1"
+            )
+        for name, low, high in _INT_RANGES:
+            value = getattr(self, name)
+            if value is None and name == "chroma_port":
+                continue
+            if not low <= value <= high:
+                allowed = f">= {low}" if high == _NO_MAX else f"in {low}..{high}"
+                raise ValueError(f"QA_{name.upper()}={value!r} must be {allowed}")
         if (self.chroma_host is None) != (self.chroma_port is None):
             raise ValueError("QA_CHROMA_HOST and QA_CHROMA_PORT must be set together")
+        if self.data_dir.exists() and not self.data_dir.is_dir():
+            raise ValueError(
+                f"QA_DATA_DIR={str(self.data_dir)!r} is a file, not a directory: point it at "
+                "a directory (it is created if missing)"
+            )
 
     @property
     def embedder_options(self) -> dict[str, Any]:
@@ -128,7 +178,7 @@ class Settings:
             kind = str(f.type)
             try:
                 if "bool" in kind:
-                    values[f.name] = raw.strip().lower() in ("1", "true", "yes", "on")
+                    values[f.name] = parse_bool(f"QA_{f.name.upper()}", raw)
                 elif "int" in kind:
                     values[f.name] = int(raw)
                 elif "float" in kind:
@@ -137,6 +187,9 @@ class Settings:
                     values[f.name] = Path(raw)
                 else:
                     values[f.name] = raw
-            except ValueError:
-                raise ValueError(f"QA_{f.name.upper()}={raw!r} is not a valid {kind}") from None
+            except ValueError as exc:
+                if "bool" in kind:
+                    raise
+                kind = kind.replace(" | None", "")
+                raise ValueError(f"QA_{f.name.upper()}={raw!r} is not a valid {kind}") from exc
         return cls(**values)

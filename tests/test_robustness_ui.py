@@ -248,15 +248,23 @@ def test_upload_file_names_cannot_escape_the_upload_folder(served: Served, name:
     assert event == "complete", result
     rows = result[0]["data"]
     assert rows[0][1] == "added", rows
-    # Nothing named like the upload appeared outside Gradio's upload folder.
+    # Nothing named like the upload appeared outside Gradio's upload folder and the
+    # data dir's managed copies (uploads/<content hash>/escape.txt).
+    uploads = (served.data_dir / "uploads").resolve()
     outside = [
         p
         for p in served.root.rglob("*escape.txt")
         if not p.resolve().is_relative_to(served.gradio_dir.resolve())
+        and not (p.resolve().parent.parent == uploads and p.name == "escape.txt")
     ]
     assert outside == []
     assert not Path("/etc/escape.txt").exists()
-    assert {p.name for p in served.data_dir.iterdir()} <= {"chroma", "lexical"}
+    assert {p.name for p in served.data_dir.iterdir()} <= {
+        "chroma",
+        "lexical",
+        "uploads",
+        ".write.lock",
+    }
 
 
 def test_index_endpoint_refuses_files_that_were_not_uploaded(

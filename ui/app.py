@@ -31,17 +31,23 @@ os.environ["GRADIO_ANALYTICS_ENABLED"] = "False"
 
 import contextlib
 import ipaddress
+import json
 import logging
+import math
+import socket
 import threading
-from collections.abc import Iterator, Sequence
+import time
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
 import gradio as gr
+from starlette.middleware import Middleware
 
 import qa
 from index.readers import EXTENSIONS
 from qa.answering import warm_up
+from qa.api import index_uploads
 from qa.errors import IndexNotBuiltError, QAError
 from qa.settings import Settings
 from qa.types import Answer
@@ -85,6 +91,117 @@ def parse_auth(value: str | None) -> tuple[str, str] | None:
     return user, password
 
 
+class LoginLimiter:
+    """Per-client lock-out after repeated failed logins (pure logic, injectable clock).
+
+    After ``max_failures`` wrong passwords in a row a client is locked out for
+    ``lockout_s`` seconds, doubling with each further failure up to ``max_lockout_s``.
+    While locked out even the right password is refused, so guessing costs time.
+    A successful login resets the client's count.
+
+    Args:
+        max_failures: Failed attempts allowed before the first lock-out.
+        lockout_s: Length of the first lock-out in seconds.
+        max_lockout_s: Longest lock-out in seconds.
+        clock: Monotonic time source (tests pass a fake one).
+        max_clients: Clients remembered at most (the oldest are forgotten), which
+            bounds memory under a flood of addresses.
+    """
+
+    def __init__(
+        self,
+        *,
+        max_failures: int = 5,
+        lockout_s: float = 30.0,
+        max_lockout_s: float = 900.0,
+        clock: Callable[[], float] = time.monotonic,
+        max_clients: int = 10_000,
+    ) -> None:
+        self.max_failures = max_failures
+        self.lockout_s = lockout_s
+        self.max_lockout_s = max_lockout_s
+        self._clock = clock
+        self._max_clients = max_clients
+        self._lock = threading.Lock()
+        # client -> (failures in a row, locked until)
+        self._state: dict[str, tuple[int, float]] = {}
+
+    def retry_after(self, client: str) -> float:
+        """Seconds until ``client`` may try again (0 when it may try now)."""
+        with self._lock:
+            _failures, until = self._state.get(client, (0, 0.0))
+            return max(0.0, until - self._clock())
+
+    def failed(self, client: str) -> None:
+        """Record a wrong password from ``client``."""
+        with self._lock:
+            failures, until = self._state.pop(client, (0, 0.0))
+            failures += 1
+            if failures >= self.max_failures:
+                extra = failures - self.max_failures
+                wait = min(self.max_lockout_s, self.lockout_s * 2 ** min(extra, 32))
+                until = self._clock() + wait
+            self._state[client] = (failures, until)  # re-inserted: newest last
+            while len(self._state) > self._max_clients:
+                self._state.pop(next(iter(self._state)))
+
+    def succeeded(self, client: str) -> None:
+        """Forget ``client``'s failures after a correct login."""
+        with self._lock:
+            self._state.pop(client, None)
+
+
+class LoginThrottle:
+    """ASGI middleware applying a :class:`LoginLimiter` to Gradio's ``POST /login``.
+
+    Gradio's ``auth`` callable does not see who is calling, so the limit sits in
+    front of the route: a locked-out client gets HTTP 429 with ``Retry-After``
+    without its password being checked; otherwise the route's answer (200 or 400)
+    is recorded. Clients are told apart by their address, so behind a reverse proxy
+    all users share one counter.
+    """
+
+    def __init__(self, app: Any, limiter: LoginLimiter) -> None:
+        self.app = app
+        self.limiter = limiter
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        """Handle one ASGI event; only ``POST .../login`` is looked at."""
+        path = str(scope.get("path", "")).rstrip("/")
+        if scope["type"] != "http" or scope.get("method") != "POST" or not path.endswith("/login"):
+            await self.app(scope, receive, send)
+            return
+        client = (scope.get("client") or ("unknown",))[0]
+        wait = self.limiter.retry_after(client)
+        if wait > 0:
+            body = json.dumps(
+                {"detail": f"Too many failed logins; try again in {math.ceil(wait)} s."}
+            ).encode()
+            await send(
+                {
+                    "type": "http.response.start",
+                    "status": 429,
+                    "headers": [
+                        (b"content-type", b"application/json"),
+                        (b"retry-after", str(math.ceil(wait)).encode()),
+                        (b"content-length", str(len(body)).encode()),
+                    ],
+                }
+            )
+            await send({"type": "http.response.body", "body": body})
+            return
+
+        async def recording_send(message: Any) -> None:
+            if message["type"] == "http.response.start":
+                if message["status"] == 200:
+                    self.limiter.succeeded(client)
+                elif message["status"] in (400, 401):
+                    self.limiter.failed(client)
+            await send(message)
+
+        await self.app(scope, receive, recording_send)
+
+
 def launch_options(
     settings: Settings, *, host: str | None = None, port: int | None = None
 ) -> dict[str, Any]:
@@ -119,6 +236,10 @@ def launch_options(
         # The run-history page can upload runs to a Hugging Face bucket: not offline.
         "run_history": False,
         "footer_links": ["api", "settings"],
+        # Repeated wrong passwords lock the client out for a while (see LoginLimiter).
+        "app_kwargs": {"middleware": [Middleware(LoginThrottle, limiter=LoginLimiter())]}
+        if auth is not None
+        else {},
     }
 
 
@@ -267,7 +388,9 @@ def create_app(settings: Settings) -> gr.Blocks:
 
         progress(0, desc="Loading the embedding model…")
         try:
-            report = qa.index_paths(accepted, settings=settings, progress=report_progress)
+            # Indexed from copies in the data dir: Gradio's temp folder may be cleared
+            # (a reboot empties /tmp/gradio), and `qa index --prune` would drop them.
+            report = index_uploads(accepted, settings=settings, progress=report_progress)
         except QAError as exc:
             status, sources = refresh_status()
             return rejected, fmt.error_text(str(exc)), status, sources
@@ -427,8 +550,40 @@ def main(host: str | None = None, port: int | None = None) -> None:
     app = create_app(settings)
     # The LLM loads and evaluates its system prompt while the server starts, so the
     # first question does not pay for it; a missing model is reported when asked.
+    options = launch_options(settings, host=host, port=port)
+    _check_port_free(options["server_name"], options["server_port"])
     threading.Thread(target=_warm_up, args=(settings,), name="llm-warm-up", daemon=True).start()
-    app.launch(**launch_options(settings, host=host, port=port))
+    try:
+        app.launch(**options)
+    except OSError as exc:  # lost a race for the port after the check
+        message = _port_message(options["server_name"], options["server_port"], exc)
+        raise SystemExit(message) from None
+
+
+def _port_message(host: str, port: int, exc: BaseException) -> str:
+    return (
+        f"error: cannot serve the web chat on {host}:{port} ({exc}); is another `qa ui` "
+        "running? Choose another port with QA_UI_PORT or `qa ui --port`."
+    )
+
+
+def _check_port_free(host: str, port: int) -> None:
+    """Exit with one clear line when the UI's port is taken.
+
+    Gradio itself raises a traceback that names its own GRADIO_SERVER_PORT variable.
+    """
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except OSError as exc:
+        raise SystemExit(_port_message(host, port, exc)) from None
+    family, kind, proto, _name, address = infos[0]
+    with socket.socket(family, kind, proto) as probe:
+        # Like uvicorn, which Gradio uses: a port in TIME_WAIT is still free.
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind(address)
+        except OSError as exc:
+            raise SystemExit(_port_message(host, port, exc.strerror or exc)) from None
 
 
 def _warm_up(settings: Settings) -> None:
