@@ -26,7 +26,7 @@ from qa.types import Outcome
 SECOND_SOURCE_MARGIN = 0.015
 # For a typed slot the runner-up must also hold a different value, so it may score a
 # little lower.
-SECOND_VALUE_MARGIN = 0.03
+SECOND_VALUE_MARGIN = 0.02
 
 
 def pick_sentences(scored: Sequence[ScoredSentence]) -> list[ScoredSentence]:
