@@ -30,7 +30,7 @@ FEW = [SEED_NAME, *sorted(p.name for p in SAMPLES.glob("*.txt") if p.name != SEE
 # vectors were made (stored contextual ones or embedded at question time).
 LITERAL = [
     ("When could humans land on Mars?", "2029"),
-    ("Wann stürzte die russische Mondsonde Luna-25 ab?", "Luna-25"),
+    ("Wann stürzte die russische Mondsonde Luna-25 ab?", "August 2023"),
     ("Wie viele Solarmodule wurden im Lausitzer Sonnenfeld installiert?", "Solarmodule"),
     ("Welche Provinzen waren vom Hochwasser im Piemont besonders betroffen?", "Asti"),
 ]
@@ -158,8 +158,11 @@ def test_same_extractive_answer_as_question_time_embedding(sample_index) -> None
         with mock.patch.object(ChunkStore, "sentence_vectors", lambda self, ids: {}):
             embedded = ask(question, settings=sample_index)
         assert stored.citations and embedded.citations, question
-        assert stored.citations[0].quote == embedded.citations[0].quote, question
-        assert needle in stored.citations[0].quote
+        # Contextual vectors may prefer another sentence stating the same fact: the
+        # fact itself must be the one question-time embedding finds.
+        assert needle in stored.citations[0].quote, (question, stored.citations[0].quote)
+        assert needle in embedded.citations[0].quote, question
+        assert stored.outcome is embedded.outcome, question
 
 
 def test_separately_embedded_stored_vectors_give_identical_evidence(
@@ -181,10 +184,12 @@ def test_separately_embedded_stored_vectors_give_identical_evidence(
     ]
     for question in questions:
         _fresh_question_state()
-        hits, stored = gather_evidence(question, index=index, settings=settings)
+        evidence = gather_evidence(question, index=index, settings=settings)
+        hits, stored = evidence.hits, evidence.scored
         _fresh_question_state()
         with mock.patch.object(ChunkStore, "sentence_vectors", lambda self, ids: {}):
-            hits2, embedded = gather_evidence(question, index=index, settings=settings)
+            again = gather_evidence(question, index=index, settings=settings)
+            hits2, embedded = again.hits, again.scored
         assert [h.chunk.id for h in hits] == [h.chunk.id for h in hits2]
         assert [s.text for s in stored] == [s.text for s in embedded]
         np.testing.assert_allclose(
