@@ -21,8 +21,10 @@ from itertools import accumulate
 
 from index.models import Article, Chunk
 
-# Bump whenever the splitting or packing rules change, so stored chunks are rebuilt.
-CHUNKER_VERSION = "1"
+# Bump whenever the splitting or packing rules change, or what is stored per chunk, so
+# stored chunks are rebuilt. 2: sentence vectors are stored with every chunk; an index
+# of version 1 has none, and re-indexing it embeds its articles once more.
+CHUNKER_VERSION = "2"
 
 DEFAULT_TARGET_CHARS = 700
 DEFAULT_MAX_CHARS = 1200
