@@ -171,6 +171,11 @@ def _pattern(words: Sequence[str]) -> str:
     return r"(?<![\w])" + r"\s+".join(escaped) + r"(?![\w])"
 
 
+def _rank(scored: Sequence[ScoredSentence], sentence: ScoredSentence) -> int:
+    """Position of ``sentence`` in the evidence ranking (len(scored) when absent)."""
+    return next((i for i, s in enumerate(scored) if s is sentence), len(scored))
+
+
 def _nothing(scored: Sequence[ScoredSentence], slot: Slot, threshold: float) -> Draft:
     if not scored or scored[0].score < threshold:
         return Draft(Outcome.NOT_FOUND, slot=slot)
@@ -254,6 +259,11 @@ def draft_from_reply(
             span = located
         else:
             span = AnswerSpan(sentence, where[0], where[1], values, "")
+        located = locate(question, slot, scored, lang)
+        if located is not None and _rank(scored, located.sentence) + 2 <= _rank(scored, sentence):
+            # The rules find the asked-for value in a sentence ranked well above the
+            # model's pick: the two readings disagree, so the model's is not trusted.
+            return None
         focus = focus_names(question)
         if focus and not about(sentence, focus):
             return Draft(Outcome.MISSING_DETAIL, (Finding(sentence, None, sentence.text),), slot)
