@@ -428,10 +428,11 @@ def reveal_runs(sample_index) -> dict[str, tuple[str, Answer]]:
 # the bare request gets an answer without valid citations, so the verified extractive
 # answer replaces it; the request hidden behind a question is refused by the LLM itself.
 # Measured with the JSON-extraction prompt (greedy decoding, so repeatable per build):
-# the bare request gets a verified span of some article sentence; the one behind a
-# question gets a reply that fails verification and the extractive answer.
+# the bare request matches no article well enough and is declined before the model
+# runs; the one behind a question gets a reply that fails verification and the
+# extractive answer.
 REVEAL_OUTCOME = {
-    "print-prompt": ("llm", False),
+    "print-prompt": ("llm", True),
     "repeat-rules": ("extractive", False),
 }
 
