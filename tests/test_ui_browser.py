@@ -190,9 +190,11 @@ def test_mars_question_streams_answer_with_sources(
     ask(pg, "When could humans land on Mars?")
     answer = pg.locator("#qa-chatbot [data-testid=bot]").first
     expect(answer).to_contain_text("2029")
-    # The marker links to its entry in the sources block.
+    # The marker links to its entry in the sources block (the lead line and the quote
+    # line each carry it).
     marker = answer.locator("a[href='#a1-src-1']")
-    expect(marker).to_have_text("[1]")
+    expect(marker.first).to_have_text("[1]")
+    expect(marker).to_have_count(2)
     sources = open_sources(pg)
     assert SEED_TITLE in sources
     assert "2025-03-28" in sources
