@@ -214,6 +214,10 @@ class Generator(Protocol):
     """A strategy that turns evidence into a draft."""
 
     name: GeneratorName
+    #: The chat model behind the generator (also rewrites follow-ups), or None.
+    chat_model: Any
+    #: Seconds a model ran for the last answer; None when none was asked.
+    model_seconds: float | None
 
     def draft(self, prepared: Prepared, evidence: Evidence, settings: Settings) -> Draft | None:
         """The draft, or None when the generator's answer cannot be verified.
@@ -229,6 +233,8 @@ class ExtractiveGenerator:
     """Rules only: the fact located in the best sentences (:mod:`qa.extractive`)."""
 
     name: GeneratorName = "extractive"
+    chat_model: Any = None
+    model_seconds: float | None = None
 
     def draft(self, prepared: Prepared, evidence: Evidence, settings: Settings) -> Draft:
         """See :func:`qa.extractive.extractive_draft`."""
@@ -250,7 +256,7 @@ class ChatGenerator:
     """
 
     def __init__(self, chat_model: Any, name: GeneratorName) -> None:
-        self._model = chat_model
+        self.chat_model = chat_model
         self.name = name
         #: Seconds the model ran for this answer; None when it was not asked.
         self.model_seconds: float | None = None
@@ -291,7 +297,7 @@ class ChatGenerator:
         )
 
     def _reply(self, inputs: dict[str, str], deadline_s: float) -> str:
-        model = self._model.bind(response_format={"type": "json_object", "schema": SCHEMA})
+        model = self.chat_model.bind(response_format={"type": "json_object", "schema": SCHEMA})
         # QA_OPENAI_TIMEOUT bounds each read only; the deadline bounds the whole reply,
         # checked per token, so the overrun is at most one token's wait.
         started = time.perf_counter()
@@ -382,14 +388,15 @@ def stream(
     """
     t0 = time.perf_counter()
     settings = settings or Settings.from_env()
+    # Bad input is refused before the index is opened or a model loaded; `prepare`
+    # validates again (cheaply) because it is a step of its own.
     validate_question(question, settings.max_question_chars)
     parse_filters(filters)
     index = open_index(settings)
     timings: dict[str, float] = {}
     generator, fallback, detail = _choose_generator(settings)
     t = time.perf_counter()
-    chat_model = getattr(generator, "_model", None)
-    prepared = prepare(question, history, filters, settings, chat_model)
+    prepared = prepare(question, history, filters, settings, generator.chat_model)
     timings["rewrite"] = time.perf_counter() - t
     evidence = gather_evidence(
         prepared.standalone,
@@ -402,7 +409,7 @@ def stream(
     t = time.perf_counter()
     draft, name, run_fallback, run_detail = _run(generator, prepared, evidence, settings)
     timings["generate"] = time.perf_counter() - t
-    if getattr(generator, "model_seconds", None) is not None:
+    if generator.model_seconds is not None:
         timings["llm"] = generator.model_seconds  # the model ran to the end
     text, short, citations = render(draft, prepared.question, prepared.lang)
     timings["first_token"] = time.perf_counter() - t0
