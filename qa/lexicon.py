@@ -125,7 +125,12 @@ _COUNTRIES = {
     "algerien": "algeria", "tunesien": "tunisia", "libyen": "libya", "nigeria": "nigeria",
     "südafrika": "south africa", "kenia": "kenya", "äthiopien": "ethiopia", "taiwan": "taiwan",
     "afghanistan": "afghanistan", "bangladesch": "bangladesh", "mongolei": "mongolia",
-    "grönland": "greenland", "europa": "europe", "asien": "asia", "afrika": "africa",
+    "grönland": "greenland",
+}
+
+# Continents, seas, regions and cities.
+_OTHER_PLACES = {
+    "europa": "europe", "asien": "asia", "afrika": "africa",
     "antarktis": "antarctica", "arktis": "arctic", "nordamerika": "north america",
     "südamerika": "south america", "mond": "moon", "mars": "mars", "ostsee": "baltic sea",
     "nordsee": "north sea", "mittelmeer": "mediterranean", "atlantik": "atlantic",
@@ -272,6 +277,7 @@ SCALES = {
 
 # English demonyms -> German word stems that express the same place.
 DEMONYMS: dict[str, tuple[str, ...]] = {
+    "greens": ("grün",), "green": ("grün",),
     "russian": ("russ",), "chinese": ("chin",), "german": ("deutsch",),
     "american": ("amerikan", "us-", "usa"), "french": ("franz", "frankreich"),
     "british": ("brit", "großbritann"), "italian": ("ital",), "ukrainian": ("ukrain",),
@@ -287,8 +293,12 @@ DEMONYMS: dict[str, tuple[str, ...]] = {
     "romanian": ("rumän",), "bavarian": ("bayer",), "saxon": ("sächs", "sachsen"),
 }  # fmt: skip
 
+_CONTINENTS = frozenset(
+    {"europa", "asien", "afrika", "antarktis", "arktis", "nordamerika", "südamerika", "amerika"}
+)
+
 _PLACES: dict[str, str] = {}
-for _de, _en in _COUNTRIES.items():
+for _de, _en in (_COUNTRIES | _OTHER_PLACES).items():
     _PLACES[_de] = _de
     _PLACES[_en] = _de
 _PLACE_RE = re.compile(
@@ -324,6 +334,12 @@ def place_key(name: str) -> str | None:
     return _PLACES.get(name.lower()) or _FOLDED_PLACES.get(fold(name))
 
 
+def is_broad_place(name: str) -> bool:
+    """Whether a place is a country or a continent (too broad for "which city or region")."""
+    key = place_key(name)
+    return key is not None and (key in _COUNTRIES or key in _CONTINENTS)
+
+
 def place_mentions(text: str) -> Iterator[re.Match[str]]:
     """Known places (countries, regions, large cities) written in ``text``."""
     for m in _PLACE_RE.finditer(text):
@@ -356,6 +372,8 @@ def name_kind(name: str, text: str, start: int) -> str:
     """
     words = name.split()
     lowered = [w.lower().strip(",.;:") for w in words]
+    if all(part in _ORG_CUES for w in lowered for part in w.split("-") if part):
+        return "unknown"  # "Unternehmen", "Gericht": the kind of organisation, not a name
     if any(w in _ORG_CUES for w in lowered) or any(w.split("-")[-1] in _ORG_CUES for w in lowered):
         return "org"
     if place_key(name) or (len(words) == 1 and place_key(words[0])):

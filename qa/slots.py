@@ -270,7 +270,7 @@ _CURRENCY = (
 )
 _NUMBER_RE = re.compile(rf"(?<![\w.,])(?:{_NUM})(?![\w])|\b{_NUM_WORD}\b", re.IGNORECASE)
 _MONEY_RE = re.compile(
-    rf"(?:{_CURRENCY}\s?(?:{_NUM}){_SCALE})|(?:(?:{_NUM}|{_NUM_WORD}){_SCALE}\s?{_CURRENCY})",
+    rf"(?:{_CURRENCY}\s?(?:{_NUM}){_SCALE})|(?:(?:{_NUM}|\b{_NUM_WORD}){_SCALE}\s?{_CURRENCY})",
     re.IGNORECASE,
 )
 _PERCENT_RE = re.compile(
@@ -290,8 +290,10 @@ _UNIT = (
     r"Haushalte|Sitze|Stimmen|Punkte|metres|meters|kilometres|kilometers|tonnes|tons|degrees|"
     r"hectares|people|residents|employees|seats|votes|points|magnitude)"
 )
+# A number word needs a space before its unit: "eine m" inside "einem" is no quantity.
 _QUANTITY_RE = re.compile(
-    rf"(?:{_NUM}|{_NUM_WORD}){_SCALE}\s?{_UNIT}(?![\w])|Stärke\s(?:{_NUM})|magnitude\s(?:{_NUM})",
+    rf"(?:(?:{_NUM}){_SCALE}\s?|\b{_NUM_WORD}{_SCALE}\s){_UNIT}(?![\w])|Stärke\s(?:{_NUM})|"
+    rf"magnitude\s(?:{_NUM})",
     re.IGNORECASE,
 )
 _MONTH = (

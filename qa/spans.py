@@ -17,6 +17,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from index.chunking import split_sentences
+from index.language import detect_language
 from index.lexical import tokenize
 from qa import lexicon
 from qa.claims import question_roles, role_supported
@@ -79,13 +80,154 @@ def fits(question: str, slot: Slot, value: Value, sentence: str) -> bool:
         return bool(_DAY_VALUE.search(value.text))
     if slot is Slot.COUNT and re.fullmatch(r"\d+[.,]\d{1,2}", value.text.strip()):
         return False
+    if slot is Slot.PLACE and _NARROW_PLACE.search(question):
+        return not lexicon.is_broad_place(value.text)
     if slot in (Slot.COUNT, Slot.QUANTITY):
         asked = unit_class(question)
         around = sentence[value.start : value.end + 25]
         found = unit_class(around)
         if asked and found and asked != found:
             return False
+        if slot is Slot.COUNT and found in _MEASURES and asked != found:
+            return False  # "25 Kilometer" counts no graves
+        if asked == "age" and not _AGE_VALUE.search(
+            sentence[max(0, value.start - 15) : value.end + 15]
+        ):
+            return False  # "how old" wants "71-jähriger", not any number
+        if asked == "people" and not _same_people(question, sentence, value):
+            return False
+        if slot is Slot.COUNT and asked is None and not _same_noun(question, sentence, value):
+            return False
     return True
+
+
+_COUNTED_ASKED = re.compile(r"\b(?i:wie viele)\s(?:[a-zäöüß]\w*\s){0,2}([A-ZÄÖÜ][\w\-]+)")
+_COUNTED_FOUND = re.compile(r"\s*(?:[a-zäöüß][\w\-]*\s+){0,2}([A-ZÄÖÜ][\w\-]+)")
+
+
+def _same_noun(question: str, sentence: str, value: Value) -> bool:
+    """In German, "wie viele Drohnen" is not answered by "neun Anrainerstaaten".
+
+    Both sides write the counted noun, so they can be compared word for word; a
+    compound counts as its last part ("Unterwasserdrohnen" ~ "Drohnen"). English
+    questions are not compared (no dictionary to cross the language).
+    """
+    asked = _COUNTED_ASKED.search(question)
+    if not asked:
+        return True
+    inside = re.search(r"([A-ZÄÖÜ][\w\-]+)$", value.text)  # "85.000 Haushalte"
+    found = inside or _COUNTED_FOUND.match(sentence, value.end)
+    if not found:
+        return True
+    a, f = lexicon.fold(asked.group(1)), lexicon.fold(found.group(1))
+    return a[-5:] in f or f[-5:] in a or a[:5] == f[:5]
+
+
+_COMPARISON = re.compile(r"\b(or|oder|vs\.?|versus|than|als)\b", re.IGNORECASE)
+
+# "Which city or region" is not answered by a country or a continent.
+_NARROW_PLACE = re.compile(
+    r"\b(city|town|village|region|province|state|district|county|stadt|ort|ortschaft|region|"
+    r"provinz|bundesland|gemeinde|kreis|landkreis|dorf)\b",
+    re.IGNORECASE,
+)
+_MEASURES = frozenset({"power", "energy", "area", "length", "weight", "speed", "clock"})
+_AGE_VALUE = re.compile(r"jährig|jahre alt|years? old|\(\d+\)|im alter von|aged\s\d", re.I)
+
+# Who is counted, finer than "people": the dead are not the injured, nor the helpers.
+_PEOPLE_ROLES: dict[str, re.Pattern[str]] = {
+    "dead": re.compile(
+        r"\b(dead|deaths?|died|killed|fatalities|victims|tote\w*|todesopfer|ums leben|"
+        r"gestorben|getötet|starben)\b", re.I
+    ),
+    "injured": re.compile(r"\b(injured|hurt|wounded|verletzt\w*)\b", re.I),
+    "helpers": re.compile(
+        r"\b(rescue\w*|rescuers?|helpers?|firefighters?|rettungskräfte|helfer\w*|"
+        r"einsatzkräfte|feuerwehrleute|retter\w*)\b", re.I
+    ),
+    "staff": re.compile(
+        r"\b(employees?|staff|workers?|jobs?|mitarbeite\w*|beschäftigte\w*|arbeitsplätze|"
+        r"stellen)\b", re.I
+    ),
+    "evacuated": re.compile(r"\b(evacuat\w*|evakuiert\w*|in sicherheit)\b", re.I),
+    "arrested": re.compile(r"\b(arrest\w*|detained|festgenommen\w*|verhaftet\w*)\b", re.I),
+}  # fmt: skip
+
+
+def _people_roles(text: str) -> set[str]:
+    return {name for name, pattern in _PEOPLE_ROLES.items() if pattern.search(text)}
+
+
+def _same_people(question: str, sentence: str, value: Value) -> bool:
+    """A count of people answers only when it counts the same people the question asks about."""
+    asked = _people_roles(question)
+    found = _people_roles(sentence[max(0, value.start - 40) : value.end + 50])
+    return not asked or not found or bool(asked & found)
+
+
+# "laut dem Artikel vom März 2025", "the September 2025 report": when it was said, not
+# what it is about.
+_ARTICLE_DATE = re.compile(
+    r"\b(?:(?:article|report|story|piece|artikel|bericht|meldung|beitrag)\s(?:of|from|vom|von|aus|"
+    r"in)?\s?(?:the\s)?(?:\d{1,2}\.?\s)?(?:\w+\s)?(?:19|20)\d\d|(?:\w+\s)?(?:19|20)\d\d\s"
+    r"(?:article|report|story|artikel|bericht|meldung))\b",
+    re.IGNORECASE,
+)
+_QUESTION_YEAR = re.compile(r"(?<![\d.,])(?:19|20)\d\d(?![\d.,]\d)")
+
+
+def _other_year(question: str, sentence: ScoredSentence) -> bool:
+    """Whether a sentence dates itself to other years than all the ones the question asks about.
+
+    "How many died in the 2024 floods" is not answered by "in May 2023 … 17 dead".
+    A sentence without a year may still be about the asked one.
+    """
+    asked = set(_QUESTION_YEAR.findall(_ARTICLE_DATE.sub(" ", question)))
+    if not asked:
+        return False
+    said = set(_QUESTION_YEAR.findall(sentence.text))
+    if not said:
+        return False
+    return not asked <= said | set(_QUESTION_YEAR.findall(previous_sentence(sentence)))
+
+
+def _months(text: str) -> set[str]:
+    words = {lexicon.fold(w) for w in re.findall(r"\w+", text)}
+    return {en for de, en in lexicon.MONTHS.items() if lexicon.fold(de) in words or en in words}
+
+
+def _asked_months(question: str) -> set[str]:
+    # "may" is a month only after a preposition ("in May"), not as the verb.
+    asked = _months(_ARTICLE_DATE.sub(" ", question)) - {"may"}
+    if re.search(r"\b(in|im|of|des) (May|Mai)\b", question):
+        asked.add("may")
+    return asked
+
+
+def _in_asked_month(question: str, value: Value, sentence: ScoredSentence) -> bool:
+    """A date answering "which day in May" must fall in May.
+
+    A weekday ("am Dienstag") is dated by its article, which is at most days away.
+    """
+    asked = _asked_months(question)
+    if not asked:
+        return True
+    said = _months(value.text)
+    if not said and re.search(r"tag\b|day\b", value.text, re.IGNORECASE):
+        said = {_ENGLISH_MONTH_NAMES[sentence.hit.chunk.published.month - 1]}
+    return not said or bool(said & asked)
+
+
+_ENGLISH_MONTH_NAMES = list(dict.fromkeys(lexicon.MONTHS.values()))
+
+
+def _other_month(question: str, sentence: ScoredSentence) -> bool:
+    """Like :func:`_other_year`, for months: "which day in May" is not "5. März"."""
+    asked = _asked_months(question)
+    if not asked:
+        return False
+    said = _months(sentence.text)
+    return bool(said) and not asked <= said | _months(previous_sentence(sentence))
 
 
 def _roles_agree(question: str, sentence: ScoredSentence) -> bool:
@@ -255,6 +397,8 @@ def locate(
     terms = set(tokenize(question))
     floor = scored[0].score - SPAN_MARGIN
     focus = focus_names(question)
+    # A comparison ("A or B?") is answered by a sentence about either.
+    every = slot.numeric and not _COMPARISON.search(question)
     for sentence in scored[:SPAN_SENTENCES]:
         if sentence.score < floor:
             break
@@ -265,8 +409,16 @@ def locate(
         ]
         if not values:
             continue
-        if focus and not about(sentence, focus):
+        if focus and not about(sentence, focus, every=every):
             continue  # a value about something else ("0.5 MW" of another plant)
+        if slot is not Slot.DATE and _other_year(question, sentence):
+            continue  # the 2023 figure, when 2024 was asked for
+        if _other_month(question, sentence):
+            continue
+        if slot is Slot.DATE:
+            values = [v for v in values if _in_asked_month(question, v, sentence)]
+            if not values:
+                continue
         if slot is Slot.PERSON and not _roles_agree(question, sentence):
             continue  # the head, when the deputy head was asked for
         pick = min(
@@ -288,6 +440,12 @@ _NOT_FOCUS = frozenset(
 )  # fmt: skip
 
 
+# Months and weekdays in both languages, which a question capitalises but are no names.
+_CALENDAR = frozenset(
+    [*lexicon.MONTHS, *lexicon.MONTHS.values(), *lexicon.WEEKDAYS, *lexicon.WEEKDAYS.values()]
+)
+
+
 def focus_names(question: str) -> list[str]:
     """Distinctive names the question is about ("Zeus", "Nordlicht").
 
@@ -298,14 +456,15 @@ def focus_names(question: str) -> list[str]:
     (first names, places, acronyms, CamelCase brands) or that are unusual as nouns
     (hyphenated, with digits) count there.
     """
-    words = re.findall(r"[A-ZÄÖÜ][\w\-]*", question)
-    german = bool(re.search(r"\b(der|die|das|und|ist|wer|wann|wie|welche\w*|was)\b", question))
+    german = detect_language(question) == "de"
     out: list[str] = []
-    for i, w in enumerate(words):
+    previous_end = -2
+    for m in re.finditer(r"[A-ZÄÖÜ][\w\-]*(?:['’]s)?", question):
+        w = re.sub(r"['’]s$", "", m.group(0))
         low = w.lower()
-        if low in _NOT_FOCUS or lexicon.is_title(w) or low in lexicon.MONTHS:
+        if low in _NOT_FOCUS or lexicon.is_title(w) or m.start() == 0:
             continue
-        if question.startswith(w) and i == 0:
+        if low in _CALENDAR or re.fullmatch(r"[IVX]+", w):
             continue
         if german and not (
             low in lexicon.FIRST_NAMES
@@ -314,16 +473,31 @@ def focus_names(question: str) -> list[str]:
             or re.search(r"\d", w)
         ):
             continue
-        out.append(w.rstrip("s") if w.endswith("'s") else w)
+        if out and m.start() == previous_end + 1 and not out[-1].endswith("s'"):
+            out[-1] = f"{out[-1]} {w}"  # "Baltic Sea", "Kandilli Observatory": one name
+        else:
+            out.append(w)
+        previous_end = m.end()
     return out
 
 
-def about(sentence: ScoredSentence, focus: Sequence[str]) -> bool:
+def about(sentence: ScoredSentence, focus: Sequence[str], *, every: bool = False) -> bool:
     """Whether a sentence is about the question's focus names.
 
-    True when it, the sentence before it or its article's title mentions one of them.
+    Args:
+        sentence: The candidate sentence.
+        focus: The question's focus names.
+        every: Require all of them, not just one. A number is only about the asked
+            thing when everything the question pins it to is there: "how much steel
+            from China" is not answered by India's total imports.
+
+    Returns:
+        Whether the sentence, the one before it or its article's title mentions one
+        (or every) focus name.
     """
     context = f"{sentence.hit.chunk.title} {previous_sentence(sentence)} {sentence.text}"
+    if every:
+        return all(mentions_any(context, [name]) for name in focus)
     return mentions_any(context, focus)
 
 
@@ -341,14 +515,32 @@ def mentions_any(text: str, names: Sequence[str]) -> bool:
     English place names match their German form ("Russia" in "Russland").
     """
     folded = lexicon.fold(text)
-    for name in names:
-        key = lexicon.place_key(name)
+    for full in names:
+        key = lexicon.place_key(full)
         if key and lexicon.fold(key) in folded:
             return True
-        stems = lexicon.DEMONYMS.get(name.lower(), ())
-        if any(lexicon.fold(stem) in folded for stem in stems):
-            return True  # "Baltic" in "Ostsee", "Russian" in "russische"
-        stem = lexicon.fold(name)[: max(4, len(name) - 2)]
-        if stem and stem in folded:
+        if any(_mentions(folded, word) for word in _distinctive_words(full)):
             return True
     return False
+
+
+def _distinctive_words(name: str) -> list[str]:
+    """The words of a name that must be written: "Baltic" of "Baltic Sea", a surname."""
+    words = name.split(" ")
+    if len(words) == 1:
+        return words
+    if words[0].lower() in lexicon.FIRST_NAMES:
+        return [words[-1]]  # "Hartwig" is written without "Jonas"
+    return [words[0], words[-1]]
+
+
+def _mentions(folded: str, name: str) -> bool:
+    """Whether folded text mentions one word of a name (German forms of English ones too)."""
+    key = lexicon.place_key(name)
+    if key and lexicon.fold(key) in folded:
+        return True
+    stems = lexicon.DEMONYMS.get(name.lower(), ())
+    if any(lexicon.fold(stem) in folded for stem in stems):
+        return True  # "Baltic" in "Ostsee", "Russian" in "russische"
+    stem = lexicon.fold(name)[: max(4, len(name) - 2)]
+    return bool(stem) and stem in folded
