@@ -212,9 +212,13 @@ ROLES: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
         ("ceo", "vorstandschef", "konzernchef", "chef", "vorstandsvorsitzende"),
     ),
     "chairman": (("chairman", "chairwoman", "chair"), ("vorsitzende", "aufsichtsratschef")),
+    "cfo": (
+        ("cfo", "chief financial officer", "finance director", "finance chief"),
+        ("finanzvorstand", "finanzchef", "finanzvorständin", "cfo"),
+    ),
     "head": (
-        ("head", "chief", "leader", "director"),
-        ("leiter", "chef", "vorsitzende", "direktor", "führung", "spitze"),
+        ("head", "heads", "chief", "leader", "leads", "director"),
+        ("leiter", "leitet", "chef", "vorsitzende", "direktor", "führung", "spitze"),
     ),
     "spokesperson": (
         ("spokesperson", "spokesman", "spokeswoman"),
@@ -277,7 +281,9 @@ SCALES = {
 
 # English demonyms -> German word stems that express the same place.
 DEMONYMS: dict[str, tuple[str, ...]] = {
-    "greens": ("grün",), "green": ("grün",),
+    "greens": ("grün",), "green": ("grün",), "roman": ("röm",), "antarctic": ("antarkt",),
+    "lunar": ("mond",), "ecb": ("ezb",), "un": ("uno", "un-", "vereinte nationen"),
+    "imf": ("iwf",), "who": ("who", "weltgesundheit"), "nato": ("nato",),
     "russian": ("russ",), "chinese": ("chin",), "german": ("deutsch",),
     "american": ("amerikan", "us-", "usa"), "french": ("franz", "frankreich"),
     "british": ("brit", "großbritann"), "italian": ("ital",), "ukrainian": ("ukrain",),

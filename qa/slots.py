@@ -63,11 +63,12 @@ _ORG_NOUNS = (
     r"authority|ministry|broadcaster|newspaper|airline|carrier|operator|university|"
     r"manufacturer|court|body|unternehmen|firma|konzern|agentur|nachrichtenagentur|"
     r"organisation|partei|institut|gruppe|verein|behörde|ministerium|sender|zeitung|"
-    r"fluggesellschaft|betreiber|universität|hersteller|gericht|chiphersteller\w*)"
+    r"fluggesellschaft|betreiber|universität|hersteller|gericht|chiphersteller\w*|firms|firmen|"
+    r"banken|journal|magazine|zeitschrift|fachzeitschrift|fachjournal|\w*betreiber|reederei)"
 )
 _PLACE_NOUNS = (
     r"(city|country|countries|town|region|state|village|island|place|province|county|"
-    r"district|port|location|site|stadt|land|länder|ort|region|gemeinde|insel|provinz|"
+    r"district|port|location|site|stadt|land|länder|ländern|ort|region|gemeinde|insel|provinz|"
     r"bundesland|staat|hafen|kreis|standort)"
 )
 _PERSON_NOUNS = (
@@ -150,8 +151,9 @@ _INTERROGATIVES: tuple[tuple[Slot, re.Pattern[str]], ...] = (
         Slot.ORG,
         re.compile(
             (
-                rf"\b(which|what|by which|from which) (\w+ )?{_ORG_NOUNS}\b|\b(von |bei |"
-                rf"für )?welche[mnrs]? (\w+ )?{_ORG_NOUNS}\b"
+                rf"\b(which|what|by which|from which|in which) (\w+ )?{_ORG_NOUNS}s?\b|"
+                rf"\b(von |bei |für |in )?welche[mnrs]? (\w+ ){{0,2}}{_ORG_NOUNS}\b|"
+                rf"\bname of the (\w+ )?{_ORG_NOUNS}\b"
             ),
             _Q,
         ),
@@ -161,7 +163,8 @@ _INTERROGATIVES: tuple[tuple[Slot, re.Pattern[str]], ...] = (
         re.compile(
             (
                 rf"\bwhere\b|\b(which|what|in which|in what) (\w+ )?{_PLACE_NOUNS}\b|\bwo\b|"
-                rf"\bwohin\b|\bwoher\b|\b(in |aus |nach )?welche[mnrs]? (\w+ )?{_PLACE_NOUNS}\b"
+                rf"\bwohin\b|\bwoher\b|\b(in |aus |nach )?welche[mnrs]? (\w+ ){{0,2}}"
+                rf"{_PLACE_NOUNS}\b"
             ),
             _Q,
         ),
@@ -172,7 +175,8 @@ _INTERROGATIVES: tuple[tuple[Slot, re.Pattern[str]], ...] = (
             (
                 rf"\bwho\b|\bwhom\b|\bwhose\b|\b(which|what) {_PERSON_NOUNS}\b|\bwer\b|\bwem\b|"
                 rf"\bwen\b|\bwessen\b|\bwelche[mnrs]? {_PERSON_NOUNS}\b|\bname of the (person|man|"
-                rf"woman|ceo|president|minister|head|chief|leader)\b"
+                rf"woman|ceo|president|minister|head|chief|leader)\b|\bwie hei(ß|ss)t (der|die) "
+                rf"(\w+ ){{0,2}}\w*(minister|chef|präsident|sprecher|leiter|trainer)\w*\b"
             ),
             _Q,
         ),
@@ -184,7 +188,7 @@ _HEAD_NOUNS: tuple[tuple[Slot, re.Pattern[str]], ...] = (
         re.compile(
             (
                 r"\b(rate|percentage|share|quote|anteil|prozentsatz|\w*quote|\w*rate|"
-                r"\w*zins\w*)\b|\binterest\b"
+                r"\w*zins\w*|turnout|\w*beteiligung)\b|\binterest\b"
             ),
             _Q,
         ),
@@ -205,8 +209,9 @@ _HEAD_NOUNS: tuple[tuple[Slot, re.Pattern[str]], ...] = (
         Slot.QUANTITY,
         re.compile(
             (
-                r"\bhow (high|tall|deep|far|big|large|heavy|fast|strong|long|wide|much)\b|"
-                r"\b(output|capacity|length|area|height|depth|distance|speed|magnitude|size|"
+                r"\bhow (high|tall|deep|far|big|large|heavy|fast|strong|long|wide|much|thick)\b|"
+                r"\b(output|capacity|length|area|height|depth|distance|speed|magnitude|size|extent|"
+                r"thickness|dicke|ausdehnung|\w*geschwindigkeit|"
                 r"weight|temperature|population|volume|leistung|kapazität|länge|fläche|höhe|tiefe|"
                 r"entfernung|geschwindigkeit|stärke|größe|gewicht|temperatur|einwohner\w*|menge|"
                 r"volumen)\b|\bwie (hoch|tief|weit|groß|gross|schwer|schnell|stark|lang|breit|"

@@ -431,6 +431,25 @@ def locate(
     return None
 
 
+def other_candidates(question: str, slot: Slot, scored: Sequence[ScoredSentence]) -> bool:
+    """Whether the good sentences name values of the slot that :func:`locate` turned down.
+
+    When names of the asked kind stand there but none is about the asked thing (the
+    analyst, when the company's head was asked for), the detail is missing. When none
+    stands there at all, the name detector may just have missed it.
+    """
+    if not scored:
+        return False
+    excluded = excluded_by(question, slot)
+    floor = scored[0].score - SPAN_MARGIN
+    return any(
+        not excluded(v)
+        for sentence in scored[:SPAN_SENTENCES]
+        if sentence.score >= floor
+        for v in find_values(sentence.text, slot)
+    )
+
+
 # Capitalised question words that are not topic names.
 _NOT_FOCUS = frozenset(
     {"what", "when", "who", "where", "which", "how", "why", "was", "wann", "wer", "wo", "wie",
@@ -464,7 +483,7 @@ def focus_names(question: str) -> list[str]:
         low = w.lower()
         if low in _NOT_FOCUS or lexicon.is_title(w) or m.start() == 0:
             continue
-        if low in _CALENDAR or re.fullmatch(r"[IVX]+", w):
+        if low in _CALENDAR or re.fullmatch(r"[IVX]+|[QH][1-4]", w):
             continue
         if german and not (
             low in lexicon.FIRST_NAMES
@@ -497,7 +516,7 @@ def about(sentence: ScoredSentence, focus: Sequence[str], *, every: bool = False
     """
     context = f"{sentence.hit.chunk.title} {previous_sentence(sentence)} {sentence.text}"
     if every:
-        return all(mentions_any(context, [name]) for name in focus)
+        return all(mentions_any(context, [name]) for name in focus if not _adjective(name))
     return mentions_any(context, focus)
 
 
@@ -522,6 +541,17 @@ def mentions_any(text: str, names: Sequence[str]) -> bool:
         if any(_mentions(folded, word) for word in _distinctive_words(full)):
             return True
     return False
+
+
+def _adjective(name: str) -> bool:
+    """An English adjective the glossary doesn't know ("Sardinian"): no name to require."""
+    low = name.lower()
+    return (
+        " " not in name
+        and low not in lexicon.DEMONYMS
+        and not lexicon.place_key(name)
+        and bool(re.search(r"(ian|ish|ese|ean|ic)$", low))
+    )
 
 
 def _distinctive_words(name: str) -> list[str]:
