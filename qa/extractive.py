@@ -18,7 +18,7 @@ from qa import lexicon
 from qa.drafts import Draft, Finding
 from qa.evidence import ScoredSentence
 from qa.slots import Slot
-from qa.spans import AnswerSpan, locate, other_candidates
+from qa.spans import AnswerSpan, locate
 from qa.types import Outcome
 
 # A second sentence from another article is quoted too when it scores nearly as well:
@@ -100,7 +100,7 @@ def extractive_draft(
         picks = pick_sentences(scored)
         return Draft(Outcome.ANSWERED, tuple(Finding(s, None, s.text) for s in picks), slot)
     span = locate(question, slot, scored, lang)
-    if span is None and not slot.numeric and not other_candidates(question, slot, scored):
+    if span is None and not slot.numeric:
         # Name detection is heuristic (a person without a known first name, a place
         # outside the gazetteer): not finding one is no evidence it is missing, so the
         # best sentence is quoted instead of refusing. Numbers and dates are reliable.

@@ -431,25 +431,6 @@ def locate(
     return None
 
 
-def other_candidates(question: str, slot: Slot, scored: Sequence[ScoredSentence]) -> bool:
-    """Whether the good sentences name values of the slot that :func:`locate` turned down.
-
-    When names of the asked kind stand there but none is about the asked thing (the
-    analyst, when the company's head was asked for), the detail is missing. When none
-    stands there at all, the name detector may just have missed it.
-    """
-    if not scored:
-        return False
-    excluded = excluded_by(question, slot)
-    floor = scored[0].score - SPAN_MARGIN
-    return any(
-        not excluded(v)
-        for sentence in scored[:SPAN_SENTENCES]
-        if sentence.score >= floor
-        for v in find_values(sentence.text, slot)
-    )
-
-
 # Capitalised question words that are not topic names.
 _NOT_FOCUS = frozenset(
     {"what", "when", "who", "where", "which", "how", "why", "was", "wann", "wer", "wo", "wie",
