@@ -344,6 +344,9 @@ def _is_year(text: str) -> bool:
     return bool(re.fullmatch(_YEAR, text.strip()))
 
 
+_ERA = re.compile(r"\s?(?:v\.|n\.)\s?Chr\.|\s?(?:BC|AD|BCE|CE)\b")
+
+
 def _numeric_values(text: str, slot: Slot) -> list[Value]:
     if slot is Slot.DATE:
         return _without_overlaps(_spans(_DATE_RE, text, slot))
@@ -368,6 +371,8 @@ def _numeric_values(text: str, slot: Slot) -> list[Value]:
             continue  # the indefinite article, almost always
         if _is_year(v.text) or any(t.start <= v.start < t.end for t in taken):
             continue
+        if _ERA.match(text, v.end):
+            continue  # "15 v. Chr." is a year
         # Include the counted noun ("12 Menschen") when a quantity pattern covers it.
         q = _QUANTITY_RE.match(text, v.start)
         counts.append(Value(v.start, q.end(), text[v.start : q.end()], slot) if q else v)
