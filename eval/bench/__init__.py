@@ -14,7 +14,8 @@ and p95 reported):
 * **Retrieval latency** (dense, lexical, hybrid, hybrid with a date+source filter) at
   several corpus sizes built from a deterministic synthetic corpus
   (:mod:`eval.synthetic`), in the embedded store and once against a real
-  ``chroma run`` server (:mod:`eval.bench.scale`, :mod:`index.chroma_server`).
+  ``chroma run`` server (:mod:`eval.bench.scale` builds them,
+  :mod:`eval.bench.retrieval` measures; :mod:`index.chroma_server`).
 * **Answer latency**: extractive, and the local LLM's time to first token and total
   (:mod:`eval.bench.answers`).
 * **Cold start** of ``qa ask --json`` in a subprocess, **peak RSS** of that process

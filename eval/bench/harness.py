@@ -23,7 +23,8 @@ from eval.bench.indexing import bench_indexing
 from eval.bench.machine import busy_at_start_note, cpu_snapshot, finish_machine_info, machine_info
 from eval.bench.processes import cold_start
 from eval.bench.report import check_targets, headline
-from eval.bench.scale import ScaleJob, bench_server, bench_size, sentence_vectors
+from eval.bench.retrieval import ScaleJob, bench_server, bench_size
+from eval.bench.scale import sentence_vectors
 from eval.synthetic import SentencePool
 from index.articles import load_articles
 from index.embedding import Embedder
