@@ -16,6 +16,7 @@ import sys
 from collections.abc import Sequence
 from dataclasses import asdict
 from datetime import datetime
+from enum import Enum
 from importlib.metadata import entry_points
 from pathlib import Path
 from typing import Any
@@ -206,11 +207,13 @@ def _cmd_ask(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def answer_to_json(answer: Any) -> dict[str, Any]:
-    """A JSON-ready dict of an Answer (dates as ISO strings)."""
+    """A JSON-ready dict of an Answer (dates as ISO strings, enums as their values)."""
 
     def convert(obj: Any) -> Any:
         if isinstance(obj, datetime):
             return obj.isoformat()
+        if isinstance(obj, Enum):  # Outcome, FallbackReason
+            return obj.value
         if isinstance(obj, dict):
             return {k: convert(v) for k, v in obj.items()}
         if isinstance(obj, list | tuple):
