@@ -341,17 +341,6 @@ def test_real_server_beside_another_model_is_refused(llama_server: str, stub_ser
 
 
 @pytest.mark.server
-def test_real_server_error_on_too_long_text_names_the_url(llama_server: str) -> None:
-    # More tokens than the server's context (2048): the server refuses the request,
-    # and the client says which server and what it answered.
-    remote = RemoteEmbedder(llama_server, api_key=API_KEY)
-    with pytest.raises(EmbeddingServerError, match=r"HTTP \d{3}") as info:
-        remote.embed_passages(["Mars " * 5000])
-    assert f"{llama_server}/embeddings" in str(info.value)
-    assert remote.embed_passages(["Mars"]).shape == (1, 896)  # and it keeps serving
-
-
-@pytest.mark.server
 def test_index_through_the_server_then_query_through_it(
     llama_server: str, make_settings: Any, tmp_path: Path
 ) -> None:
