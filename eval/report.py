@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -75,21 +75,33 @@ def _fmt(value: Any) -> str:
     return str(value)
 
 
-def _cell(value: Any, limit: int = _CELL_LIMIT) -> str:
-    """A value made safe for one Markdown table cell."""
+def _cell(value: Any, limit: int | None = _CELL_LIMIT) -> str:
+    """A value made safe for one Markdown table cell (cut to ``limit`` characters)."""
     text = _fmt(value) if not isinstance(value, str) else value
     text = " ".join(text.split())  # newlines would end the table row
-    if len(text) > limit:
+    if limit is not None and len(text) > limit:
         text = text[: limit - 1].rstrip() + "…"
     return text.replace("|", "\\|")
 
 
-def _table(header: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
+def markdown_table(
+    header: Sequence[str], rows: Iterable[Sequence[Any]], *, limit: int | None = _CELL_LIMIT
+) -> str:
+    """A Markdown table; each cell on one line, ``|`` escaped, cut to ``limit`` characters.
+
+    Args:
+        header: Column names.
+        rows: Rows of values (strings as they are, other values formatted).
+        limit: Most characters per cell, or None for no limit.
+
+    Returns:
+        The table, without a trailing newline.
+    """
     lines = [
-        "| " + " | ".join(_cell(h) for h in header) + " |",
+        "| " + " | ".join(_cell(h, limit) for h in header) + " |",
         "|" + "|".join("---" for _ in header) + "|",
     ]
-    lines += ["| " + " | ".join(_cell(v) for v in row) + " |" for row in rows]
+    lines += ["| " + " | ".join(_cell(v, limit) for v in row) + " |" for row in rows]
     return "\n".join(lines)
 
 
@@ -165,7 +177,8 @@ def worst_failures(records: Sequence[EvalRecord], n: int = _WORST_N) -> list[Eva
 # ---------------------------------------------------------------------------
 
 
-def _new_figure(width: float, height: float) -> Any:
+def new_figure(width: float, height: float) -> Any:
+    """A matplotlib Figure on an Agg canvas (no pyplot state), ``width`` × ``height`` inches."""
     # Figure + Agg canvas directly instead of pyplot: no global state, no GUI
     # backend, safe when reports are written from several threads.
     from matplotlib.backends.backend_agg import FigureCanvasAgg
@@ -178,7 +191,7 @@ def _new_figure(width: float, height: float) -> Any:
 
 def _plot_per_type(path: Path, by_type: Mapping[str, Mapping[str, Any]]) -> None:
     names = list(by_type)
-    fig = _new_figure(max(6.0, 0.9 * len(names) + 2), 4.0)
+    fig = new_figure(max(6.0, 0.9 * len(names) + 2), 4.0)
     ax = fig.add_subplot(1, 1, 1)
     if not names:
         ax.text(0.5, 0.5, "no data", ha="center", va="center", transform=ax.transAxes)
@@ -199,7 +212,7 @@ def _plot_per_type(path: Path, by_type: Mapping[str, Mapping[str, Any]]) -> None
 
 def _plot_latency(path: Path, records: Sequence[EvalRecord]) -> None:
     totals = [r.total_s for r in records if r.total_s is not None]
-    fig = _new_figure(6.0, 4.0)
+    fig = new_figure(6.0, 4.0)
     ax = fig.add_subplot(1, 1, 1)
     if totals:
         ax.hist(totals, bins=min(30, max(5, len(totals) // 3)))
@@ -254,7 +267,7 @@ def baselines_table(
         rows.append([name, *(base.get(c) for c in BASELINE_COLUMNS)])
         note = (entry.get("meta") or {}).get("note", "")
         notes.append(f"- **{name}**: {' '.join(str(note).split())}")
-    return "\n".join([_table(("run", *BASELINE_COLUMNS), rows), "", *notes])
+    return "\n".join([markdown_table(("run", *BASELINE_COLUMNS), rows), "", *notes])
 
 
 def _markdown(
@@ -265,10 +278,12 @@ def _markdown(
     baselines: Mapping[str, Mapping[str, Any]] | None = None,
 ) -> str:
     parts = ["# Evaluation report", "", "## Settings", ""]
-    parts.append(_table(("setting", "value"), [(k, _fmt(v)) for k, v in sorted(meta.items())]))
+    parts.append(
+        markdown_table(("setting", "value"), [(k, _fmt(v)) for k, v in sorted(meta.items())])
+    )
     parts += ["", "## Summary", ""]
     keys = [k for k in SUMMARY_KEYS if k in summary] + [k for k in summary if k not in SUMMARY_KEYS]
-    parts.append(_table(("metric", "value"), [(k, summary[k]) for k in keys]))
+    parts.append(markdown_table(("metric", "value"), [(k, summary[k]) for k in keys]))
     if baselines:
         parts += ["", "## Baselines", "", "Same questions and settings for every run.", ""]
         parts.append(baselines_table(summary, meta, baselines))
@@ -279,7 +294,7 @@ def _markdown(
             continue
         parts += ["", f"## {titles.get(by, f'Per {by}')}", ""]
         rows = [[name, *(groups[name].get(c) for c in _GROUP_COLUMNS)] for name in groups]
-        parts.append(_table((by, *_GROUP_COLUMNS), rows))
+        parts.append(markdown_table((by, *_GROUP_COLUMNS), rows))
     worst = worst_failures(records)
     parts += ["", f"## Worst failures ({len(worst)})", ""]
     if worst:
@@ -290,7 +305,7 @@ def _markdown(
             if r.abstained:
                 got = f"(abstained) {got}"
             rows.append((r.question_id, r.type, r.lang, r.question, gold, got))
-        parts.append(_table(("id", "type", "lang", "question", "gold", "got"), rows))
+        parts.append(markdown_table(("id", "type", "lang", "question", "gold", "got"), rows))
     else:
         parts.append("No failures.")
     parts += ["", "![per type](per_type.png)", "", "![latency](latency.png)", ""]
@@ -377,7 +392,7 @@ def compare_runs(a: Mapping[str, Any], b: Mapping[str, Any]) -> str:
         else:
             delta_text, verdict = "n/a", ""
         rows.append((key, _fmt(va), _fmt(vb), delta_text, verdict))
-    return _table(("metric", "a", "b", "delta", "verdict"), rows)
+    return markdown_table(("metric", "a", "b", "delta", "verdict"), rows)
 
 
 def check_regression(

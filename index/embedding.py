@@ -165,13 +165,6 @@ class SentenceTransformerEmbedder:
         """Embed questions with the ``query: `` prompt; float32 ``[n, 384]``, unit rows."""
         return self._encode(texts, "query")
 
-    def embed_raw(self, texts: Sequence[str]) -> np.ndarray:
-        """Embed texts exactly as given, without a prompt (what the embeddings server serves).
-
-        The caller adds ``query: `` / ``passage: `` itself, as :class:`RemoteEmbedder` does.
-        """
-        return self._encode(texts, None)
-
     def embed_passages_pooled(
         self, texts: Sequence[str], spans: Sequence[Sequence[tuple[int, int]]]
     ) -> tuple[np.ndarray, list[np.ndarray]]:

@@ -1,14 +1,14 @@
 """Embeddings from OpenAI-compatible servers, fanned out over several workers.
 
 ``QA_EMBEDDER=openai`` sends texts to ``POST {base}/embeddings`` of one or more
-workers (``qa embed-server``, or any server that serves multilingual-e5-small raw).
-e5 was trained with ``query: `` / ``passage: `` prefixes, so this client adds them;
-the server must embed exactly the text it receives.
+workers: any OpenAI-compatible embeddings server (vLLM, Infinity, TEI, Ollama, the
+llama.cpp server). e5 was trained with ``query: `` / ``passage: `` prefixes, so this
+client adds them; the server must embed exactly the text it receives.
 
 The identity recorded in the store is the model id the workers report on
-``GET {base}/models``. ``qa embed-server`` reports the local identity
-(``multilingual-e5-small@sha256:…``), so an index built through workers can be queried
-in-process and vice versa, and the store's identity check applies unchanged.
+``GET {base}/models``, so the store's identity check applies unchanged: an index built
+through workers is queried through workers reporting the same id (or in-process, if
+they report the local identity ``multilingual-e5-small@sha256:…``).
 """
 
 from __future__ import annotations
@@ -124,7 +124,7 @@ class RemoteEmbedder:
 
     @property
     def identity(self) -> str:
-        """The model id the workers report (``qa embed-server``: the local identity)."""
+        """The model id the workers report on ``GET {base}/models``."""
         return self._identity
 
     @property
@@ -202,8 +202,8 @@ class RemoteEmbedder:
             ) from None
         except httpx.HTTPError as exc:
             raise EmbeddingServerError(
-                f"embeddings server {url} is unreachable ({exc}); start it with "
-                "`qa embed-server` or fix QA_EMBEDDINGS_BASE_URL"
+                f"embeddings server {url} is unreachable ({exc}); check that it "
+                "runs or fix QA_EMBEDDINGS_BASE_URL"
             ) from None
         if response.status_code >= 400:
             raise EmbeddingServerError(

@@ -1,6 +1,6 @@
 """The ``qa`` command: a thin layer over the library.
 
-``qa index``, ``qa ask`` and ``qa embed-server`` live here. ``qa ui``, ``qa eval``
+``qa index``, ``qa articles`` and ``qa ask`` live here. ``qa ui``, ``qa eval``
 and ``qa bench`` are registered by the ``ui`` and ``eval`` packages through the
 ``qa.commands`` entry point group, so imports keep flowing one way (index <- qa <- ui/eval).
 """
@@ -16,6 +16,7 @@ import sys
 from collections.abc import Sequence
 from dataclasses import asdict
 from datetime import datetime
+from enum import Enum
 from importlib.metadata import entry_points
 from pathlib import Path
 from typing import Any
@@ -24,6 +25,17 @@ from qa.errors import QAError
 from qa.settings import Settings
 
 EXIT_OK, EXIT_ERROR, EXIT_PARTIAL = 0, 1, 3
+
+#: Commands that were removed, with what to use instead (argparse would only list the
+#: commands that exist).
+RETIRED_COMMANDS = {
+    "embed-server": (
+        "`qa embed-server` was retired. To embed on other machines while indexing, use a "
+        "Ray cluster (`qa index PATH... --ray ADDRESS`); to embed through a server, run an "
+        "OpenAI-compatible embeddings server (vLLM, Infinity, TEI, Ollama, llama.cpp) and "
+        "set QA_EMBEDDER=openai and QA_EMBEDDINGS_BASE_URL (see the README, Scaling out)"
+    ),
+}
 
 
 # Characters that move the cursor, change colours, reorder text or end the line when
@@ -194,34 +206,14 @@ def _cmd_ask(args: argparse.Namespace, settings: Settings) -> int:
     return EXIT_OK
 
 
-def _cmd_embed_server(args: argparse.Namespace, settings: Settings) -> int:
-    from index.embed_server import serve
-    from index.embedding import E5_DIR_NAME, SentenceTransformerEmbedder
-
-    # Always the local e5 model, whatever QA_EMBEDDER says: this process *is* the worker.
-    embedder = SentenceTransformerEmbedder(settings.model_dir / E5_DIR_NAME)
-    api_key = args.api_key or settings.embeddings_api_key
-
-    def ready(server: Any) -> None:
-        host, port = server.server_address[:2]
-        print(f"serving {embedder.identity} on http://{host}:{port}/v1", flush=True)
-        if host not in ("127.0.0.1", "::1", "localhost") and not api_key:
-            print("warning: listening beyond loopback without an API key", file=sys.stderr)
-
-    try:
-        serve(embedder, args.host, args.port, api_key=api_key, ready=ready)
-    except OSError as exc:  # port in use, address not available
-        print(f"error: cannot listen on {args.host}:{args.port}: {exc}", file=sys.stderr)
-        return EXIT_ERROR
-    return EXIT_OK
-
-
 def answer_to_json(answer: Any) -> dict[str, Any]:
-    """A JSON-ready dict of an Answer (dates as ISO strings)."""
+    """A JSON-ready dict of an Answer (dates as ISO strings, enums as their values)."""
 
     def convert(obj: Any) -> Any:
         if isinstance(obj, datetime):
             return obj.isoformat()
+        if isinstance(obj, Enum):  # Outcome, FallbackReason
+            return obj.value
         if isinstance(obj, dict):
             return {k: convert(v) for k, v in obj.items()}
         if isinstance(obj, list | tuple):
@@ -310,16 +302,6 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--source", help="only articles with this source tag")
     p.set_defaults(func=_cmd_ask)
 
-    p = sub.add_parser(
-        "embed-server", help="serve the local e5 model as an OpenAI-compatible embeddings worker"
-    )
-    p.add_argument("--host", default="127.0.0.1", help="interface to bind (default: loopback)")
-    p.add_argument("--port", type=int, default=8081, help="TCP port (default: 8081)")
-    p.add_argument(
-        "--api-key", help="require this bearer token (default: QA_EMBEDDINGS_API_KEY, if set)"
-    )
-    p.set_defaults(func=_cmd_embed_server)
-
     for ep in entry_points(group="qa.commands"):
         try:
             register = ep.load()
@@ -333,6 +315,10 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the CLI; returns the exit code (1 on errors, 3 when some files failed)."""
     parser = build_parser()
+    argv = list(sys.argv[1:] if argv is None else argv)
+    command = next((a for a in argv if not a.startswith("-")), None)
+    if command in RETIRED_COMMANDS:
+        parser.error(RETIRED_COMMANDS[command])  # exits with argparse's usage error (2)
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING)
     logging.getLogger("bm25s").setLevel(logging.WARNING)  # it logs every index build

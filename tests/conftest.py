@@ -5,7 +5,6 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
@@ -22,6 +21,7 @@ os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 
+from index.chroma_server import ChromaServer, free_port  # noqa: F401 (tests import it from here)
 from qa.settings import Settings
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -88,13 +88,6 @@ def copy_articles(names: list[str], dest: Path) -> Path:
     return dest
 
 
-def free_port() -> int:
-    """A free loopback TCP port."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def wait_for_http(url: str, timeout: float = 90.0, proc: subprocess.Popen | None = None) -> None:
     """Wait until ``url`` answers (any HTTP status); fail early if ``proc`` exits."""
     import urllib.error
@@ -159,30 +152,5 @@ def ui_subprocess(env: dict[str, str], port: int, *, timeout: float = 120.0) -> 
 @pytest.fixture
 def chroma_server(tmp_path: Path) -> Iterator[tuple[str, int]]:
     """A real `chroma run` server on loopback, stopped after the test."""
-    port = free_port()
-    proc = subprocess.Popen(
-        [
-            str(VENV_BIN / "chroma"),
-            "run",
-            "--path",
-            str(tmp_path / "server"),
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
-                break
-        except OSError:
-            time.sleep(0.2)
-    else:
-        proc.kill()
-        pytest.fail("chroma run did not start within 60 s")
-    yield "127.0.0.1", port
-    stop_process(proc, timeout=10)
+    with ChromaServer(tmp_path / "server") as server:
+        yield server.host, server.port

@@ -215,3 +215,23 @@ def test_qa_bench_quick_json(tmp_path: Path, model_dir: Path) -> None:
     # The user's data dir is never used: every index lives in a temp dir.
     assert not (tmp_path / "untouched").exists()
     print(f"qa bench --quick took {(datetime.now() - started).total_seconds():.0f}s")
+
+
+def test_answer_json_of_qa_ask_serialises_enums() -> None:
+    # The cold-start figures parse `qa ask --json`; its Outcome/FallbackReason must survive.
+    from qa.cli import answer_to_json
+    from qa.types import Answer, FallbackReason, Outcome
+
+    answer = Answer(
+        text="Die Artikel sagen es nicht.",
+        citations=(),
+        chunks=(),
+        generator="extractive",
+        abstained=True,
+        outcome=Outcome.MISSING_DETAIL,
+        fallback=next(iter(FallbackReason)),
+    )
+    parsed = json.loads(json.dumps(answer_to_json(answer)))
+    assert parsed["outcome"] == Outcome.MISSING_DETAIL.value
+    assert parsed["fallback"] == next(iter(FallbackReason)).value
+    assert parsed["generator"] == "extractive" and parsed["abstained"] is True

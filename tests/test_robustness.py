@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
 import subprocess
 import threading
 import time
@@ -28,6 +27,7 @@ from langchain_core.messages import AIMessageChunk
 from langchain_core.outputs import ChatGenerationChunk, ChatResult
 
 from index.articles import load_articles
+from index.chroma_server import ChromaServer
 from index.chunking import chunk_article
 from index.lexical import LexicalIndex
 from index.store import ChunkStore
@@ -43,7 +43,7 @@ from qa.errors import (
 from qa.resources import forget, get_embedder, lexical_dir, open_index
 from qa.settings import Settings
 from qa.types import FallbackReason
-from tests.conftest import SAMPLES, SEED_NAME, VENV_BIN, copy_articles, free_port, stop_process
+from tests.conftest import SAMPLES, SEED_NAME, VENV_BIN, copy_articles, free_port
 from ui import format as fmt
 from ui.app import launch_options
 
@@ -578,51 +578,11 @@ def test_unreachable_chroma_server_is_store_unavailable(make_settings, tmp_path:
     assert not (settings.data_dir / "chroma").exists()
 
 
-class ChromaServer:
-    """A `chroma run` process that can be stopped and started again on the same path/port."""
-
-    def __init__(self, path: Path, port: int) -> None:
-        self.path, self.port = path, port
-        self.proc: subprocess.Popen[bytes] | None = None
-
-    def start(self) -> None:
-        self.proc = subprocess.Popen(
-            [
-                str(VENV_BIN / "chroma"),
-                "run",
-                "--path",
-                str(self.path),
-                "--host",
-                "127.0.0.1",
-                "--port",
-                str(self.port),
-            ],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            try:
-                with socket.create_connection(("127.0.0.1", self.port), timeout=0.5):
-                    return
-            except OSError:
-                time.sleep(0.2)
-        self.stop()
-        pytest.fail("chroma run did not start within 60 s")
-
-    def stop(self) -> None:
-        if self.proc is None:
-            return
-        stop_process(self.proc)
-        self.proc = None
-
-
 @pytest.fixture
 def restartable_chroma(tmp_path: Path) -> Iterator[ChromaServer]:
-    server = ChromaServer(tmp_path / "server", free_port())
-    server.start()
-    yield server
-    server.stop()
+    # The shared helper keeps path and port, so the test can stop and start it again.
+    with ChromaServer(tmp_path / "server") as server:
+        yield server
 
 
 @pytest.fixture
