@@ -33,12 +33,11 @@ from qa.extractive import with_update
 from qa.slots import Slot, find_values
 from qa.spans import (
     AnswerSpan,
-    about,
     excluded_by,
     fits,
-    focus_names,
     locate,
     previous_sentence,
+    qualifies,
     render,
     to_english,
 )
@@ -264,8 +263,7 @@ def draft_from_reply(
             # The rules find the asked-for value in a sentence ranked well above the
             # model's pick: the two readings disagree, so the model's is not trusted.
             return None
-        focus = focus_names(question)
-        if focus and not about(sentence, focus):
+        if not qualifies(question, slot, sentence):
             return Draft(Outcome.MISSING_DETAIL, (Finding(sentence, None, sentence.text),), slot)
         if not span.short:
             short, start, end = render(span.values, sentence, lang)

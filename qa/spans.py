@@ -84,7 +84,9 @@ def fits(question: str, slot: Slot, value: Value, sentence: str) -> bool:
         return not lexicon.is_broad_place(value.text)
     if slot in (Slot.COUNT, Slot.QUANTITY):
         asked = unit_class(question)
-        around = sentence[value.start : value.end + 25]
+        # What follows the value, up to the next number (whose unit is its own).
+        around = re.split(r"\s\d", sentence[value.start : value.end + 25][len(value.text) :])[0]
+        around = value.text + around
         found = unit_class(around)
         if asked and found and asked != found:
             return False
@@ -377,6 +379,32 @@ def render(group: Sequence[Value], sentence: ScoredSentence, lang: str) -> tuple
     return short, start, end
 
 
+def qualifies(question: str, slot: Slot, sentence: ScoredSentence) -> bool:
+    """Whether a sentence is about what the question pins its answer to.
+
+    * the question's focus names (all of them for a number, unless it compares);
+    * the asked year and month, when the sentence dates itself;
+    * the asked role, for a person.
+
+    Args:
+        question: The standalone question.
+        slot: What it asks for.
+        sentence: A candidate evidence sentence.
+
+    Returns:
+        False when the sentence's value would be about something else.
+    """
+    focus = focus_names(question)
+    every = slot.numeric and not _COMPARISON.search(question)
+    if focus and not about(sentence, focus, every=every):
+        return False  # a value about something else ("0.5 MW" of another plant)
+    if slot is not Slot.DATE and _other_year(question, sentence):
+        return False  # the 2023 figure, when 2024 was asked for
+    if _other_month(question, sentence):
+        return False
+    return slot is not Slot.PERSON or _roles_agree(question, sentence)
+
+
 def locate(
     question: str, slot: Slot, scored: Sequence[ScoredSentence], lang: str
 ) -> AnswerSpan | None:
@@ -396,9 +424,6 @@ def locate(
     excluded = excluded_by(question, slot)
     terms = set(tokenize(question))
     floor = scored[0].score - SPAN_MARGIN
-    focus = focus_names(question)
-    # A comparison ("A or B?") is answered by a sentence about either.
-    every = slot.numeric and not _COMPARISON.search(question)
     for sentence in scored[:SPAN_SENTENCES]:
         if sentence.score < floor:
             break
@@ -407,20 +432,10 @@ def locate(
             for v in find_values(sentence.text, slot)
             if not excluded(v) and fits(question, slot, v, sentence.text)
         ]
-        if not values:
-            continue
-        if focus and not about(sentence, focus, every=every):
-            continue  # a value about something else ("0.5 MW" of another plant)
-        if slot is not Slot.DATE and _other_year(question, sentence):
-            continue  # the 2023 figure, when 2024 was asked for
-        if _other_month(question, sentence):
-            continue
         if slot is Slot.DATE:
             values = [v for v in values if _in_asked_month(question, v, sentence)]
-            if not values:
-                continue
-        if slot is Slot.PERSON and not _roles_agree(question, sentence):
-            continue  # the head, when the deputy head was asked for
+        if not values or not qualifies(question, slot, sentence):
+            continue
         pick = min(
             range(len(values)), key=lambda i: _distance_to_terms(sentence.text, values[i], terms)
         )
@@ -459,25 +474,30 @@ def focus_names(question: str) -> list[str]:
     german = detect_language(question) == "de"
     out: list[str] = []
     previous_end = -2
+    joinable = False  # whether the next adjacent word continues the last name
     for m in re.finditer(r"[A-ZÄÖÜ][\w\-]*(?:['’]s)?", question):
         w = re.sub(r"['’]s$", "", m.group(0))
         low = w.lower()
+        adjacent = joinable and m.start() == previous_end + 1
         if low in _NOT_FOCUS or lexicon.is_title(w) or m.start() == 0:
             continue
         if low in _CALENDAR or re.fullmatch(r"[IVX]+|[QH][1-4]", w):
             continue
+        after_first_name = adjacent and out[-1].split(" ")[-1].lower() in lexicon.FIRST_NAMES
         if german and not (
-            low in lexicon.FIRST_NAMES
+            after_first_name  # "Jonas Hartwig": the surname of a known first name
+            or low in lexicon.FIRST_NAMES
             or lexicon.place_key(w)
             or re.fullmatch(r"[A-ZÄÖÜ]{2,}\w*|[A-Z][a-z]+[A-Z]\w*", w)
             or re.search(r"\d", w)
         ):
             continue
-        if out and m.start() == previous_end + 1 and not out[-1].endswith("s'"):
+        if adjacent:
             out[-1] = f"{out[-1]} {w}"  # "Baltic Sea", "Kandilli Observatory": one name
         else:
             out.append(w)
         previous_end = m.end()
+        joinable = w == m.group(0)  # "Musk's SpaceX" is two names
     return out
 
 

@@ -89,20 +89,10 @@ def test_focus_names_in_german_keep_only_typed_names(question: str, names: list[
     assert focus_names(question) == names
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="German questions drop the surname (not a typed name) but keep the first name, "
-    "so 'Jonas Hartwig' becomes ['Jonas'] and the surname rule of about() never applies",
-)
 def test_focus_names_keeps_a_person_group_in_german() -> None:
     assert focus_names("Wie viel Geld verlangt Jonas Hartwig?") == ["Jonas Hartwig"]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="the possessive guard `not out[-1].endswith(\"s'\")` is dead: 's is stripped before "
-    "the name is stored, and previous_end includes it, so 'Musk's SpaceX' groups into one name",
-)
 def test_focus_names_do_not_group_across_a_possessive() -> None:
     assert focus_names("When did Musk's SpaceX launch the rocket?") == ["Musk", "SpaceX"]
 
@@ -222,11 +212,6 @@ def test_a_german_person_question_is_answered_by_the_surname_alone() -> None:
     assert found.text == "3 Mio. Euro"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="in a German question focus_names keeps only 'Jonas', so a sentence naming "
-    "'Hartwig' alone is rejected by about(every=True)",
-)
 def test_a_german_question_about_a_person_is_answered_by_the_surname() -> None:
     found = span("Wie viel Geld verlangt Jonas Hartwig?", "Hartwig verlangt 3 Mio. Euro.")
     assert found is not None
@@ -370,11 +355,6 @@ def test_a_count_of_things_is_not_a_measure() -> None:
     assert span(question, sentence) is None
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="fits() reads the unit in a 25-character window after the value, which reaches "
-    "the next value's unit: '14 Gräber in 3 Metern Tiefe' rejects 14 as a measure",
-)
 def test_a_count_is_not_rejected_by_the_unit_of_the_next_value() -> None:
     sentence = "Archäologen fanden 14 Gräber in 3 Metern Tiefe."
     assert fits(
