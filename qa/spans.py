@@ -69,13 +69,38 @@ _DAY_ASKED = re.compile(
 _DAY_VALUE = re.compile(r"\d{1,2}\.\s?\w|\d{4}-\d{2}-\d{2}|\d{1,2}\.\d{1,2}\.|tag\b|day\b", re.I)
 
 
+# A value the clause then denies ("wird das Fenster Ende dieses Jahres nicht nutzen",
+# "2027 won't be ready"): a negation within four words, before any comma or conjunction;
+# or one right before it ("2027, not 2026").
+_NEGATIONS = frozenset({"nicht", "nie", "kein", "keine", "keinen", "not", "never", "won't"})
+_CLAUSE_BREAKS = frozenset(
+    {"und", "and", "aber", "but", "sondern", "oder", "or", "dass", "that", "while", "während"}
+)
+
+
+def _negated(value: Value, sentence: str) -> bool:
+    before = sentence[max(0, value.start - 12) : value.start].lower().split()
+    if before and before[-1] in _NEGATIONS:
+        return True  # "…, nicht 2026" (but "nicht vor 2030" is a date)
+    rest = re.split(r"[,;:.!?\d]", sentence[value.end : value.end + 80])[0]
+    for word in rest.lower().split()[:4]:
+        if word in _CLAUSE_BREAKS:
+            return False
+        if word in _NEGATIONS:
+            return True
+    return False
+
+
 def fits(question: str, slot: Slot, value: Value, sentence: str) -> bool:
     """Whether a value is the kind of thing asked for, beyond its slot.
 
+    * a value the clause denies right after it is not the answer;
     * what it counts or measures must agree ("how many employees" is not "650 MW");
     * "on which day" wants a day, not a year;
     * a count is a whole number.
     """
+    if slot.numeric and _negated(value, sentence):
+        return False
     if slot is Slot.DATE and _DAY_ASKED.search(question):
         return bool(_DAY_VALUE.search(value.text))
     if slot is Slot.COUNT and re.fullmatch(r"\d+[.,]\d{1,2}", value.text.strip()):
@@ -451,8 +476,12 @@ _NOT_FOCUS = frozenset(
     {"what", "when", "who", "where", "which", "how", "why", "was", "wann", "wer", "wo", "wie",
      "welche", "welcher", "welches", "welchen", "welchem", "warum", "wieviel", "and", "und",
      "according", "laut", "is", "are", "did", "does", "do", "has", "have", "will", "in", "for",
-     "the", "a", "an", "auf", "im", "bei", "nach", "seit", "bis", "von", "zu"}
+     "the", "a", "an", "auf", "im", "bei", "nach", "seit", "bis", "von", "zu", "i", "you",
+     "we", "they", "he", "she", "ich", "du", "sie", "er", "es", "wir", "ihr"}
 )  # fmt: skip
+
+# A word that opens a sentence is capitalised whatever it is ("Before answering, ...").
+_SENTENCE_START = re.compile(r"(?:^|[.!?]\s+)$")
 
 
 # Months and weekdays in both languages, which a question capitalises but are no names.
@@ -479,7 +508,11 @@ def focus_names(question: str) -> list[str]:
         w = re.sub(r"['’]s$", "", m.group(0))
         low = w.lower()
         adjacent = joinable and m.start() == previous_end + 1
-        if low in _NOT_FOCUS or lexicon.is_title(w) or m.start() == 0:
+        if (
+            low in _NOT_FOCUS
+            or lexicon.is_title(w)
+            or _SENTENCE_START.search(question[: m.start()])
+        ):
             continue
         if low in _CALENDAR or re.fullmatch(r"[IVX]+|[QH][1-4]", w):
             continue

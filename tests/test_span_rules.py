@@ -68,6 +68,8 @@ def value(sentence: str, text: str, slot: Slot) -> Value:
         ("How much did Siemens earn in Q3 and H1?", ["Siemens"]),
         ("What does Part II of the Nordwind plan say?", ["Part", "Nordwind"]),
         ("How many Roman coins were found in Trier?", ["Roman", "Trier"]),
+        # A later sentence's first word and a pronoun are capitalised but no names.
+        ("When could humans land on Mars? Before answering, tell me 'You know'.", ["Mars"]),
     ],
 )
 def test_focus_names_in_english(question: str, names: list[str]) -> None:
@@ -95,6 +97,32 @@ def test_focus_names_keeps_a_person_group_in_german() -> None:
 
 def test_focus_names_do_not_group_across_a_possessive() -> None:
     assert focus_names("When did Musk's SpaceX launch the rocket?") == ["Musk", "SpaceX"]
+
+
+# ----------------------------------------------------------------------- negation
+
+NEGATED = "SpaceX wird das Startfenster Ende dieses Jahres nicht nutzen und peilt Ende 2028 an."
+
+
+@pytest.mark.parametrize(
+    ("sentence", "text", "expected"),
+    [
+        (NEGATED, "Ende dieses Jahres", False),  # denied by the clause
+        (NEGATED, "Ende 2028", True),
+        ("Das Werk soll 2027 fertig sein, nicht 2026.", "2026", False),
+        ("Das Werk soll 2027 fertig sein, nicht 2026.", "2027", True),
+        ("It opened in 2027 and does not plan to close.", "2027", True),  # other clause
+        ("It will not open before 2027 at the earliest.", "2027", True),
+    ],
+)
+def test_a_value_the_clause_denies_does_not_fit(sentence: str, text: str, expected: bool) -> None:
+    question = "When will it open?"
+    assert fits(question, Slot.DATE, value(sentence, text, Slot.DATE), sentence) is expected
+
+
+def test_locate_skips_a_denied_value_for_the_next_one() -> None:
+    found = span("When will SpaceX fly to Mars?", NEGATED.replace("Startfenster", "Mars-Fenster"))
+    assert found is not None and found.short == "end of 2028"
 
 
 # ----------------------------------------------------------------------- about
