@@ -37,7 +37,8 @@ $(STAMPS)/torch: | $(PY)
 # out are the multimodal library (LLAVA_BUILD=OFF; it serves image models) and
 # llama.cpp's `common` library, which llama-cpp-python forces on and never loads
 # (cmake/llama-cpp-lean.cmake switches it off again). On 2 cores (AMD EPYC, AVX-512)
-# that is 257 instead of 629 CPU-seconds of compiling: the build takes 1.6 min, not 3.7.
+# that is 257 instead of 629 CPU-seconds of compiling (1.6 min instead of 3.7 measured
+# with the AVX2 flags; docs/benchmarks.md "Set-up time").
 LLAMA_CPP := llama-cpp-python[server]==0.3.36
 CPU_FLAGS := $(shell grep -m1 '^flags' /proc/cpuinfo 2>/dev/null)
 AVX512_FLAGS := avx512f avx512cd avx512vl avx512dq avx512bw avx512_vnni avx512vbmi avx512_bf16
