@@ -80,6 +80,7 @@ def open_index(settings: Settings) -> OpenIndex:
         settings.chroma_host,
         settings.chroma_port,
         settings.embedder,
+        settings.embedding_runtime,
         settings.model_dir,
         settings.embeddings_base_url,
     )

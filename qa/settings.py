@@ -10,6 +10,7 @@ from dataclasses import dataclass, fields, replace
 from pathlib import Path
 from typing import Any
 
+from index.embedding import DEFAULT_RUNTIME, EMBEDDING_RUNTIMES
 from index.embedding import EMBEDDER_KINDS as EMBEDDERS
 
 GENERATORS = ("llm", "openai", "extractive")
@@ -70,6 +71,7 @@ class Settings:
     chroma_host: str | None = None
     chroma_port: int | None = None
     embedder: str = "e5"
+    embedding_runtime: str = DEFAULT_RUNTIME
     embeddings_base_url: str | None = None
     embeddings_model: str | None = None
     embeddings_api_key: str | None = None
@@ -106,6 +108,16 @@ class Settings:
             )
         if self.embedder not in EMBEDDERS:
             raise ValueError(f"QA_EMBEDDER={self.embedder!r} is not one of {', '.join(EMBEDDERS)}")
+        if self.embedding_runtime not in EMBEDDING_RUNTIMES:
+            raise ValueError(
+                f"QA_EMBEDDING_RUNTIME={self.embedding_runtime!r} is not one of "
+                f"{', '.join(EMBEDDING_RUNTIMES)}"
+            )
+        if self.embedder != "e5" and self.embedding_runtime != DEFAULT_RUNTIME:
+            raise ValueError(
+                f"QA_EMBEDDING_RUNTIME={self.embedding_runtime!r} applies to QA_EMBEDDER=e5 "
+                f"only, not {self.embedder!r}"
+            )
         if self.embedder == "openai":
             if not self.embeddings_base_url:
                 raise ValueError(
@@ -144,6 +156,9 @@ class Settings:
     @property
     def embedder_options(self) -> dict[str, Any]:
         """Keyword arguments of ``load_embedder`` beyond the kind (the server for ``openai``)."""
+        if self.embedder == "e5" and self.embedding_runtime != DEFAULT_RUNTIME:
+            # Part of the embedder's cache key, too: another runtime may give other vectors.
+            return {"runtime": self.embedding_runtime}
         if self.embedder != "openai":
             return {}
         return {
