@@ -204,15 +204,28 @@ class TorchVariant:
             return self.base.embed_passages_pooled(texts, spans)
 
 
+def _onnx_name(name: str) -> tuple[str, dict[str, Any]]:
+    """``onnx-<graph>[-1t][-b<N>]`` -> graph name and options."""
+    parts = name.removeprefix("onnx-").split("-")
+    opts: dict[str, Any] = {}
+    while parts and (parts[-1] == "1t" or (parts[-1][:1] == "b" and parts[-1][1:].isdigit())):
+        last = parts.pop()
+        if last == "1t":
+            opts["1t"] = True
+        else:
+            opts["batch"] = int(last[1:])
+    return "-".join(parts), opts
+
+
 def make_runtimes(names: Sequence[str], e5_dir: Path, work: Path, threads: int) -> dict[str, Any]:
     """Embedders by study name.
 
     ``torch``, ``torch-1t``, ``torch-unsorted``, ``torch-b8``/``-b16``/``-b64``,
-    ``onnx-<graph>`` and ``onnx-<graph>-1t`` (one intra-op thread).
+    ``onnx-<graph>`` with ``-1t`` (one intra-op thread) and/or ``-b<N>`` (batch size).
     """
     out: dict[str, Any] = {}
     base: SentenceTransformerEmbedder | None = None
-    graphs = {n.removeprefix("onnx-").removesuffix("-1t") for n in names if n.startswith("onnx-")}
+    graphs = {_onnx_name(n)[0] for n in names if n.startswith("onnx-")}
     paths = build_graphs(e5_dir, work, sorted(graphs))
     for name in names:
         if name.startswith("torch"):
@@ -227,9 +240,14 @@ def make_runtimes(names: Sequence[str], e5_dir: Path, work: Path, threads: int) 
                     opts["batch"] = int(part[1:])
             out[name] = TorchVariant(base, **opts)
         elif name.startswith("onnx-"):
-            graph = name.removeprefix("onnx-").removesuffix("-1t")
-            n = 1 if name.endswith("-1t") else threads
-            out[name] = OnnxEmbedder(e5_dir, paths[graph], identity=name, threads=n)
+            graph, opts = _onnx_name(name)
+            out[name] = OnnxEmbedder(
+                e5_dir,
+                paths[graph],
+                identity=name,
+                threads=1 if opts.get("1t") else threads,
+                batch_size=int(opts.get("batch", 32)),
+            )
         else:
             raise ValueError(f"unknown runtime {name!r}")
     return out
@@ -487,10 +505,14 @@ def format_markdown(result: dict[str, Any]) -> str:
 
 
 DEFAULT_SPEED = (
-    "torch,torch-1t,torch-unsorted,torch-b8,torch-b64,onnx-fp32,onnx-fp32-fused,"
-    "onnx-int8-tensor,onnx-int8-channel,onnx-int8-channel-7bit,onnx-int8-channel-1t"
+    "torch,torch-1t,torch-unsorted,torch-b8,torch-b64,onnx-fp32,onnx-fp32-1t,onnx-fp32-fused,"
+    "onnx-int8-tensor,onnx-int8-channel,onnx-int8-channel-7bit,onnx-int8-channel-matmul,"
+    "onnx-int8-channel-matmul-1t,onnx-int8-fused-channel"
 )
-DEFAULT_RECALL = "torch,onnx-fp32,onnx-int8-tensor,onnx-int8-channel,onnx-int8-channel-7bit"
+DEFAULT_RECALL = (
+    "torch,onnx-fp32,onnx-int8-tensor,onnx-int8-channel,onnx-int8-channel-7bit,"
+    "onnx-int8-channel-matmul"
+)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -499,8 +521,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--part", default="tokens", help=f"comma-separated of {PARTS}")
     parser.add_argument("--speed-runtimes", default=DEFAULT_SPEED)
     parser.add_argument("--recall-runtimes", default=DEFAULT_RECALL)
-    parser.add_argument("--index-path", default="torch,onnx-fp32,onnx-int8-channel")
-    parser.add_argument("--format-runtime", default="onnx-int8-channel")
+    parser.add_argument("--index-path", default="torch,onnx-fp32,onnx-int8-channel-matmul")
+    parser.add_argument("--format-runtime", default="onnx-fp32")
     parser.add_argument("--chunks", type=int, default=64, help="speed subset size")
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--interop", type=int, default=1, help="torch inter-op threads")

@@ -69,7 +69,7 @@ VARIANTS: dict[str, OnnxVariant] = {
         OnnxVariant(
             "onnx-int8",
             "model_int8.onnx",
-            "6f952258dd280e14cd2ebe46e6ad4f5d7cfaa26168e9f7c27c2c093ee0a65ccf",
+            "619b200b610c9832c15871fb3c48b1d6f3331f2c00c97c63b56f282d4aeb63c8",
             same_vectors=False,
         ),
     )
@@ -160,7 +160,7 @@ def quantize_int8(
     op_types: list[str] | None = None,
     extra_options: dict | None = None,
 ) -> Path:
-    """Dynamic int8 quantisation of the graph's MatMul weights (and the embedding Gather).
+    """Dynamic int8 quantisation of the graph's weights (u8 activations, s8 weights).
 
     Args:
         in_path: fp32 graph.
@@ -192,7 +192,7 @@ def quantize_int8(
 
 
 def build_onnx_models(e5_dir: Path, out_dir: Path) -> Path:
-    """Write ``model.onnx`` (fp32) and ``model_int8.onnx`` (int8, per channel) to ``out_dir``.
+    """Write ``model.onnx`` (fp32) and ``model_int8.onnx`` (int8 MatMuls) to ``out_dir``.
 
     Args:
         e5_dir: The converted model directory (verified first).
@@ -212,7 +212,9 @@ def build_onnx_models(e5_dir: Path, out_dir: Path) -> Path:
     tmp.mkdir()
     try:
         fp32 = export_fp32(e5_dir, tmp / VARIANTS["onnx"].file)
-        quantize_int8(fp32, tmp / VARIANTS["onnx-int8"].file, per_channel=True)
+        # Per-channel MatMul weights only: quantising the word-embedding Gather too (per
+        # tensor) cost 0.008 of XQuAD recall@1, past the 0.005 parity line.
+        quantize_int8(fp32, tmp / VARIANTS["onnx-int8"].file, per_channel=True, op_types=["MatMul"])
         files = {p.name: _sha256(p) for p in sorted(tmp.iterdir()) if p.is_file()}
         manifest = {"source": MODEL_NAME, "opset": OPSET, "files": files}
         (tmp / MANIFEST).write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
