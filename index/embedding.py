@@ -273,7 +273,7 @@ class OnnxEmbedder:
         onnx_path: Path,
         *,
         identity: str,
-        batch_size: int = 32,
+        batch_size: int = 8,
         threads: int | None = None,
     ) -> None:
         """Load the tokenizer and create the inference session.
@@ -282,7 +282,9 @@ class OnnxEmbedder:
             e5_dir: The converted (verified) e5 directory: tokenizer and prompts.
             onnx_path: The verified ``.onnx`` graph.
             identity: What the store records for these vectors.
-            batch_size: Texts per forward pass.
+            batch_size: Texts per forward pass. 8, not torch's 32: measured 1.3-1.4x the
+                chunks/s of 32 here (less padding in each batch, smaller attention
+                matrices), see docs/benchmarks.md.
             threads: Intra-op threads (default: one per CPU this process may use).
         """
         import onnxruntime as ort
