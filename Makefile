@@ -59,8 +59,11 @@ $(STAMPS)/deps: pyproject.toml $(STAMPS)/torch $(STAMPS)/llama
 	$(PY) -m pip install -q -e '.[llm,dev,ray]'
 	@touch $@
 
-$(STAMPS)/models: $(STAMPS)/deps index/e5_convert.py qa/llm_assets.py
+# The ONNX graphs (QA_EMBEDDING_RUNTIME=onnx / onnx-int8) are exported from the converted
+# model with torch and quantised with onnxruntime; their sha256 is pinned in index/e5_onnx.py.
+$(STAMPS)/models: $(STAMPS)/deps index/e5_convert.py index/e5_onnx.py qa/llm_assets.py
 	$(PY) -m index.e5_convert --out $(MODEL_DIR)/multilingual-e5-small
+	$(PY) -m index.e5_onnx --e5 $(MODEL_DIR)/multilingual-e5-small --out $(MODEL_DIR)/multilingual-e5-small-onnx
 	$(PY) -m qa.llm_assets --model-dir $(MODEL_DIR) --model all
 	@touch $@
 

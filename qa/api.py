@@ -141,6 +141,12 @@ def _ray_embedder(ray: RayOptions, settings: Settings) -> RayEmbedder:
             f"--ray embeds with the e5 model on the Ray workers; QA_EMBEDDER={settings.embedder} "
             "would build an index that model cannot query (unset QA_EMBEDDER or set it to e5)"
         )
+    if settings.embedding_runtime == "onnx-int8":
+        # The actors run torch fp32; int8 vectors differ, so the index would refuse them.
+        raise ValueError(
+            "--ray embeds with torch fp32 on the Ray workers; QA_EMBEDDING_RUNTIME=onnx-int8 "
+            "would build an index that runtime cannot query (use torch or onnx)"
+        )
     return RayEmbedder(
         settings.model_dir / E5_DIR_NAME,
         address=ray.address,

@@ -35,8 +35,8 @@ class OpenIndex:
 
 
 @lru_cache(maxsize=4)
-def _embedder(kind: str, model_dir: Path, options: tuple = ()) -> Embedder:
-    return load_embedder(kind, model_dir, **dict(options))
+def _embedder(kind: str, model_dir: Path, runtime: str, options: tuple = ()) -> Embedder:
+    return load_embedder(kind, model_dir, runtime=runtime, **dict(options))
 
 
 def get_embedder(settings: Settings) -> Embedder:
@@ -44,7 +44,8 @@ def get_embedder(settings: Settings) -> Embedder:
     with _lock:
         # The server options are part of the key: another URL is another embedder.
         options = tuple(sorted(settings.embedder_options.items()))
-        return _embedder(settings.embedder, settings.model_dir, options)
+        runtime = settings.embedding_runtime if settings.embedder == "e5" else "torch"
+        return _embedder(settings.embedder, settings.model_dir, runtime, options)
 
 
 def store_location(settings: Settings) -> StoreLocation:
@@ -80,6 +81,7 @@ def open_index(settings: Settings) -> OpenIndex:
         settings.chroma_host,
         settings.chroma_port,
         settings.embedder,
+        settings.embedding_runtime,
         settings.model_dir,
         settings.embeddings_base_url,
     )

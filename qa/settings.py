@@ -11,8 +11,13 @@ from pathlib import Path
 from typing import Any
 
 from index.embedding import EMBEDDER_KINDS as EMBEDDERS
+from index.embedding import EMBEDDING_RUNTIMES
 
 GENERATORS = ("llm", "openai", "extractive")
+#: The e5 embedder's runtime when QA_EMBEDDING_RUNTIME is unset: the fp32 ONNX graph, the
+#: measured winner at recall parity (same vectors as torch, ~2x the chunks/s here; see
+#: docs/benchmarks.md, "Embedding runtime (issue 13)").
+DEFAULT_EMBEDDING_RUNTIME = "onnx"
 
 
 def _default_data_dir() -> Path:
@@ -70,6 +75,7 @@ class Settings:
     chroma_host: str | None = None
     chroma_port: int | None = None
     embedder: str = "e5"
+    embedding_runtime: str = DEFAULT_EMBEDDING_RUNTIME
     embeddings_base_url: str | None = None
     embeddings_model: str | None = None
     embeddings_api_key: str | None = None
@@ -106,6 +112,18 @@ class Settings:
             )
         if self.embedder not in EMBEDDERS:
             raise ValueError(f"QA_EMBEDDER={self.embedder!r} is not one of {', '.join(EMBEDDERS)}")
+        if self.embedding_runtime not in EMBEDDING_RUNTIMES:
+            raise ValueError(
+                f"QA_EMBEDDING_RUNTIME={self.embedding_runtime!r} is not one of "
+                f"{', '.join(EMBEDDING_RUNTIMES)}"
+            )
+        # The other embedders have one engine each; only a runtime that would promise
+        # other vectors (int8) is an error there, the default is simply not used.
+        if self.embedder != "e5" and self.embedding_runtime == "onnx-int8":
+            raise ValueError(
+                f"QA_EMBEDDING_RUNTIME={self.embedding_runtime!r} applies to QA_EMBEDDER=e5 "
+                f"only, not {self.embedder!r}"
+            )
         if self.embedder == "openai":
             if not self.embeddings_base_url:
                 raise ValueError(

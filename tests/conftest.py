@@ -42,8 +42,9 @@ class UiProcess:
 
 @pytest.fixture(scope="session")
 def model_dir() -> Path:
-    """The models built by `make setup` (the e5 model is built here if missing)."""
+    """The models built by `make setup` (e5 and its ONNX graphs are built here if missing)."""
     from index.e5_convert import build_e5_model, verify_e5_model
+    from index.e5_onnx import ONNX_DIR_NAME, VARIANTS, build_onnx_models, verify_onnx_model
     from index.errors import ModelNotInstalledError
 
     directory = Settings.from_env().model_dir
@@ -51,6 +52,12 @@ def model_dir() -> Path:
         verify_e5_model(directory / "multilingual-e5-small")
     except ModelNotInstalledError:
         build_e5_model(directory / "multilingual-e5-small")
+    # The default embedding runtime (onnx) needs the ONNX graphs `make setup` builds.
+    try:
+        for runtime in VARIANTS:
+            verify_onnx_model(directory / ONNX_DIR_NAME, runtime)
+    except ModelNotInstalledError:
+        build_onnx_models(directory / "multilingual-e5-small", directory / ONNX_DIR_NAME)
     return directory
 
 
