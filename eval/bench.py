@@ -71,17 +71,10 @@ from index.indexer import ChunkParams, index_articles, refresh_lexical
 from index.models import Article, Chunk
 from index.store import drop_index
 from qa.api import index_paths
+from qa.engine import close_default_engines, default_engine
 from qa.filters import Filters
 from qa.fusion import FusionMode
-from qa.resources import (
-    OpenIndex,
-    forget,
-    get_embedder,
-    lexical_dir,
-    open_for_writing,
-    open_index,
-    store_location,
-)
+from qa.resources import OpenIndex, lexical_dir, store_location
 from qa.settings import Settings
 
 #: Keys ``--json`` always prints (None only where a figure was skipped, with a note).
@@ -420,7 +413,7 @@ def bench_indexing(
     # Warm-up, untimed: first Chroma client, first torch forward pass and the lazy
     # imports would otherwise all be charged to whichever pipeline runs first.
     warm = base.with_(data_dir=work / "warm-up")
-    store, _ = open_for_writing(warm)
+    store, _ = default_engine(warm).open_for_writing()
     index_articles(articles[:1], store=store, embedder=embedder, lexical_dir=lexical_dir(warm))
     naive_index(articles[:1], embedder, work / "warm-up-naive")
 
@@ -450,7 +443,7 @@ def bench_indexing(
         # The store write and the BM25 build alone, with the vectors just computed:
         # together with embed_only this accounts for where index_s goes.
         only = base.with_(data_dir=work / f"write-only-{r}")
-        store_only, _ = open_for_writing(only)
+        store_only, _ = default_engine(only).open_for_writing()
         t = time.perf_counter()
         store_only.bump_generation()
         by_article: dict[str, list[Chunk]] = {}
@@ -639,7 +632,7 @@ def build_scale_index(
     """
     params = ChunkParams()
     marker = settings.data_dir / "bench-scale.json"
-    store, embedder = open_for_writing(settings)
+    store, embedder = default_engine(settings).open_for_writing()
     meta = {
         "size": size,
         "seed": seed,
@@ -657,8 +650,8 @@ def build_scale_index(
     if store.count_chunks():
         # A half-built or different index: start from an empty one.
         drop_index(store_location(settings))
-        forget(settings)
-        store, _ = open_for_writing(settings)
+        default_engine(settings).invalidate()
+        store, _ = default_engine(settings).open_for_writing()
 
     log(f"building a synthetic index of {size} chunks in {settings.data_dir}")
     started = time.perf_counter()
@@ -694,7 +687,7 @@ def build_scale_index(
     timings["lexical"] = time.perf_counter() - t
     build_s = time.perf_counter() - started
     timings["generate_and_chunk"] = build_s - sum(timings.values())
-    forget(settings)
+    default_engine(settings).close()
     if reuse:
         marker.write_text(json.dumps({**meta, "chunks": n_chunks}) + "\n", encoding="utf-8")
     return ScaleIndex(size, settings, articles, n_chunks, build_s, False, timings)
@@ -715,7 +708,7 @@ def bench_retrieval(
         Per case: latency stats in ms (query embedding included, as a user waits for
         it), queries/s, and the query embedding and the search alone.
     """
-    from qa.retrieval import RetrievalParams, clear_query_cache, search
+    from qa.retrieval import RetrievalParams, search
 
     out: dict[str, Any] = {}
     # The first query after opening pays for loading the HNSW graph and BM25 arrays
@@ -732,7 +725,7 @@ def bench_retrieval(
             for q in questions:
                 timings: dict[str, float] = {}
                 # Every search pays for its query embedding, as a new question does.
-                clear_query_cache()
+                index.queries.clear()
                 t = time.perf_counter()
                 found = search(q, index=index, k=k, filters=filters, params=params, timings=timings)
                 latencies.append((time.perf_counter() - t) * 1000)
@@ -1123,7 +1116,7 @@ def run_bench(config: BenchConfig, settings: Settings, log: Log) -> dict[str, An
     details = results["details"]
     try:
         t = time.perf_counter()
-        embedder = get_embedder(base)
+        embedder = default_engine(base).embedder()
         details["embedder_load_s"] = time.perf_counter() - t
         details["embedder"] = embedder.identity
         log(f"embedder {embedder.identity} loaded in {details['embedder_load_s']:.1f}s")
@@ -1187,12 +1180,12 @@ def run_bench(config: BenchConfig, settings: Settings, log: Log) -> dict[str, An
                 reuse=config.reuse is not None,
             )
             t = time.perf_counter()
-            index = open_index(settings_n)
+            index = default_engine(settings_n).index()
             open_s = time.perf_counter() - t
             log(f"retrieval latency at {built.chunks} chunks")
             latency = bench_retrieval(index, questions=questions, repeat=config.repeat, k=k)
             log(f"re-indexing the unchanged {built.chunks}-chunk corpus")
-            store, _ = open_for_writing(settings_n)
+            store, _ = default_engine(settings_n).open_for_writing()
             reindex: list[float] = []
             embedded = 0
             for _ in range(config.repeat):
@@ -1224,7 +1217,7 @@ def run_bench(config: BenchConfig, settings: Settings, log: Log) -> dict[str, An
                 "data_mb": data_bytes / 1e6,
                 "data_mb_per_1k_chunks": data_bytes / 1e6 / built.chunks * 1000,
             }
-            forget(settings_n)
+            default_engine(settings_n).close()
             if config.reuse is not None:
                 vectors.save()
         details["scale"] = scale
@@ -1248,9 +1241,12 @@ def run_bench(config: BenchConfig, settings: Settings, log: Log) -> dict[str, An
                         log=log,
                     )
                     latency = bench_retrieval(
-                        open_index(settings_s), questions=questions, repeat=config.repeat, k=k
+                        default_engine(settings_s).index(),
+                        questions=questions,
+                        repeat=config.repeat,
+                        k=k,
                     )
-                    forget(settings_s)
+                    default_engine(settings_s).close()
                 details["server"] = {
                     "size": size,
                     "chunks": built.chunks,
@@ -1291,7 +1287,7 @@ def run_bench(config: BenchConfig, settings: Settings, log: Log) -> dict[str, An
                     "may not include the model"
                 )
     finally:
-        forget()
+        close_default_engines()
         shutil.rmtree(work, ignore_errors=True)
 
     machine["load_avg_end"] = [round(x, 2) for x in os.getloadavg()]
