@@ -178,11 +178,19 @@ class Engine:
             answer settings.
         models: Loaded models to share with other engines (the caller closes them);
             default: models of its own, released by :meth:`close`.
+        owns_models: Whether :meth:`close` also closes ``models`` (default: only
+            when the engine made them itself).
     """
 
-    def __init__(self, settings: Settings, *, models: Models | None = None) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        models: Models | None = None,
+        owns_models: bool | None = None,
+    ) -> None:
         self._settings = settings
-        self._owns_models = models is None
+        self._owns_models = models is None if owns_models is None else owns_models
         self._models = Models() if models is None else models
         self._lock = threading.RLock()
         self._index: OpenIndex | None = None
