@@ -132,8 +132,8 @@ def build_prompts(questions: Sequence[str]) -> dict[str, Any]:
     import qa
     from qa.answering import gather_evidence, prepare
     from qa.api import index_paths
+    from qa.engine import default_engine
     from qa.llm_extract import format_sentences, language_name
-    from qa.resources import open_index
     from qa.settings import Settings
 
     samples = Path(qa.__file__).resolve().parents[1] / "index" / "samples"
@@ -141,7 +141,7 @@ def build_prompts(questions: Sequence[str]) -> dict[str, Any]:
         data_dir=Path(tempfile.mkdtemp(prefix="llm-latency-")), generator="extractive"
     )
     index_paths([samples], settings=settings)
-    index = open_index(settings)
+    index = default_engine(settings).index()
     prompts, skipped = [], []
     for question in questions:
         prepared = prepare(question, (), None, settings, None)
@@ -270,7 +270,7 @@ def run(
 
     settings = Settings.from_env()
     path = model_path(settings.llm_model, settings.model_dir)
-    chat_models.clear_model_cache()
+    pool = chat_models.LocalModels()
     model = chat_models.LlamaCppChatModel(
         model_path=str(path),
         n_ctx=settings.llm_context,
@@ -279,11 +279,12 @@ def run(
         max_tokens=EXTRACTION_MAX_TOKENS,
         reuse_prefix=reuse != "none",
         prompt_cache_bytes=(2 << 30) if reuse == "ram" else 0,
+        local_models=pool,
     )
     if flash_attn:
         # Not a chat-model field: load the shared Llama ourselves with flash attention on.
         key = (str(path.resolve()), settings.llm_context, threads, batch)
-        chat_models._MODELS[key] = chat_models._LoadedModel(
+        pool._models[key] = chat_models._LoadedModel(
             llm=llama_cpp.Llama(
                 model_path=str(path),
                 n_ctx=settings.llm_context,

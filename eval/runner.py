@@ -10,22 +10,27 @@ from typing import Any
 from eval.dataset import Dataset, GoldQuestion
 from eval.metrics import EvalRecord
 from index.indexer import index_articles
-from qa.answering import ask, gather_evidence
+from qa.answering import gather_evidence
 from qa.api import index_paths
+from qa.engine import Engine, default_engine
 from qa.errors import QAError
 from qa.filters import Filters
 from qa.followup import rewrite_heuristic
-from qa.resources import lexical_dir, open_for_writing, open_index
+from qa.resources import lexical_dir
 from qa.retrieval import RetrievalParams
 from qa.settings import Settings
 
 
-def index_dataset(dataset: Dataset, settings: Settings) -> None:
-    """Index the dataset's corpus into ``settings.data_dir`` (idempotent)."""
+def index_dataset(dataset: Dataset, settings: Settings, engine: Engine | None = None) -> None:
+    """Index the dataset's corpus into ``settings.data_dir`` (idempotent).
+
+    ``engine`` embeds (default: the default engine for ``settings``).
+    """
+    engine = engine or default_engine(settings)
     if dataset.corpus_paths:
-        report = index_paths(list(dataset.corpus_paths), settings=settings)
+        report = index_paths(list(dataset.corpus_paths), settings=settings, engine=engine)
     else:
-        store, embedder = open_for_writing(settings)
+        store, embedder = engine.open_for_writing()
         report = index_articles(
             dataset.articles, store=store, embedder=embedder, lexical_dir=lexical_dir(settings)
         )
@@ -49,6 +54,7 @@ def run(
     retrieval: RetrievalParams | None = None,
     progress: Callable[[int, int], None] | None = None,
     retrieval_only: bool = False,
+    engine: Engine | None = None,
 ) -> list[EvalRecord]:
     """Ask every question and record what happened.
 
@@ -61,11 +67,15 @@ def run(
         retrieval: Retrieval knobs (mode for baselines).
         progress: Called as ``progress(done, total)``.
         retrieval_only: Skip answering (retrieval metrics only; fast).
+        engine: The engine answering (default: the default engine for ``settings``);
+            ``settings`` are its answer settings for this run.
 
     Returns:
         One record per question, in order.
     """
-    index = open_index(settings)
+    engine = engine or default_engine(settings)
+    settings = engine.settings_for(settings)
+    index = engine.index()
     records = []
     for i, q in enumerate(questions):
         history = q.history_messages()
@@ -86,7 +96,9 @@ def run(
                 )
             else:
                 # The retrieval metrics score the ranking this very answer used.
-                answer = ask(q.question, history=history, settings=settings, retrieval=retrieval)
+                answer = engine.ask(
+                    q.question, history=history, settings=settings, retrieval=retrieval
+                )
                 record = EvalRecord.from_answer(q, answer)
         except QAError as exc:
             record = EvalRecord.from_question(q, error=str(exc))
@@ -130,13 +142,20 @@ def llm_identity(settings: Settings, generator: str) -> str:
     return ""
 
 
-def run_meta(settings: Settings, *, mode: str, dataset: Dataset, **extra: Any) -> dict[str, Any]:
+def run_meta(
+    settings: Settings,
+    *,
+    mode: str,
+    dataset: Dataset,
+    engine: Engine | None = None,
+    **extra: Any,
+) -> dict[str, Any]:
     """Settings, model identities and git commit recorded with a run."""
-    index = open_index(settings)
+    engine = engine or default_engine(settings)
     return {
         "mode": mode,
         "dataset": dataset.name,
-        "embedder": index.embedder.identity,
+        "embedder": engine.index().embedder.identity,
         "llm": llm_identity(settings, mode),
         "git_commit": git_commit(),
         "top_k": settings.top_k,

@@ -56,16 +56,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--passes", type=int, default=2)
     args = parser.parse_args(argv)
 
-    import qa.evidence
+    import qa
     from qa import ask
     from qa.api import index_paths
-    from qa.resources import get_embedder
-    from qa.retrieval import clear_query_cache
+    from qa.engine import default_engine
     from qa.settings import Settings
 
     samples = Path(qa.__file__).resolve().parents[1] / "index" / "samples"
     base = Settings.from_env()
-    get_embedder(base).embed_passages(["Das Modell wird geladen."])  # not part of indexing
+    # Loaded before the timing: not part of indexing.
+    default_engine(base).embedder().embed_passages(["Das Modell wird geladen."])
     rates, seconds = [], []
     settings = None
     for _ in range(max(1, args.index_repeat)):
@@ -83,8 +83,7 @@ def main(argv: list[str] | None = None) -> int:
     for _ in range(max(1, args.passes)):
         totals = []
         for question in QUESTIONS:
-            clear_query_cache()
-            qa.evidence._cache = qa.evidence.SentenceCache()
+            default_engine(settings).clear_caches()
             t = time.perf_counter()
             answer = ask(question, settings=settings)
             totals.append((time.perf_counter() - t) * 1000)

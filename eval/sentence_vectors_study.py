@@ -215,16 +215,15 @@ def end_to_end(
     import tempfile
     from unittest import mock
 
-    import qa.evidence
     from eval.metrics import summarize
     from eval.runner import index_dataset
     from eval.runner import run as run_eval
-    from qa.resources import forget
-    from qa.retrieval import clear_query_cache
+    from qa.engine import Engine, Models
 
     dataset = load_dataset(gold)
     questions = dataset.split(split)
     out: dict[str, dict[str, Any]] = {}
+    models = Models()  # the embedder is loaded once for both methods
     for method in SENTENCE_METHODS:
         if method == "contextual" and embedder_kind != "e5":
             continue
@@ -232,12 +231,11 @@ def end_to_end(
             settings = Settings(
                 data_dir=Path(tmp), model_dir=model_dir, embedder=embedder_kind
             ).with_(generator="extractive")
-            with mock.patch("index.embedding.sentence_method", lambda _e, m=method: m):
-                index_dataset(dataset, settings)
-            clear_query_cache()
-            qa.evidence._cache = qa.evidence.SentenceCache()
-            summary = summarize(run_eval(questions, settings=settings))
-            forget(settings)
+            # One engine per method: nothing cached by the previous method's run.
+            with Engine(settings, models=models) as engine:
+                with mock.patch("index.embedding.sentence_method", lambda _e, m=method: m):
+                    index_dataset(dataset, settings, engine)
+                summary = summarize(run_eval(questions, settings=settings, engine=engine))
         out[method] = {k: summary.get(k) for k in END_TO_END_KEYS}
     return out
 

@@ -20,6 +20,7 @@ from typing import Any
 from eval.dataset import Dataset, GoldQuestion, load_dataset
 from eval.metrics import EvalRecord, breakdown, summarize
 from eval.runner import index_dataset, llm_identity, run, run_meta, select
+from qa.engine import Engine, default_engine
 from qa.fusion import FusionMode
 from qa.retrieval import RetrievalParams
 from qa.settings import Settings
@@ -169,6 +170,7 @@ def run_naive(
     generator: str = "llm",
     progress: Callable[[int, int], None] | None = None,
     retrieval_only: bool = False,
+    engine: Engine | None = None,
 ) -> list[EvalRecord]:
     """Run the naive LangChain RAG (:mod:`eval.naive`) over ``questions``.
 
@@ -182,20 +184,21 @@ def run_naive(
         generator: ``llm`` (local llama.cpp) or ``openai``.
         progress: Called as ``progress(done, total)``.
         retrieval_only: Retrieve only; the LLM is not loaded.
+        engine: Supplies the embedder and the chat model, sharing the loaded weights
+            with the main run (default: the default engine for ``settings``).
 
     Returns:
         One record per question.
     """
     from eval import naive
     from index.articles import load_articles
-    from qa.chat_models import make_chat_model
-    from qa.resources import get_embedder
 
+    engine = engine or default_engine(settings)
     articles = dataset.articles or load_articles(dataset.corpus_paths).articles
     persist = settings.data_dir / "naive-rag"
     shutil.rmtree(persist, ignore_errors=True)
-    store = naive.build_store(articles, get_embedder(settings), persist)
-    chat_model = None if retrieval_only else make_chat_model(settings, generator=generator)
+    store = naive.build_store(articles, engine.embedder(), persist)
+    chat_model = None if retrieval_only else engine.chat_model(generator, settings=settings)
     return naive.run(
         questions,
         store=store,
@@ -221,6 +224,7 @@ def _main_run(
     settings: Settings,
     options: EvalOptions,
     progress: Progress | None,
+    engine: Engine,
 ) -> RunResult:
     if options.mode == "naive-rag":
         records = run_naive(
@@ -229,6 +233,7 @@ def _main_run(
             settings,
             progress=_bound(progress, options.mode),
             retrieval_only=options.retrieval_only,
+            engine=engine,
         )
     else:
         records = run(
@@ -237,11 +242,13 @@ def _main_run(
             retrieval=RetrievalParams(mode=FusionMode(options.retrieval)),
             progress=_bound(progress, options.mode),
             retrieval_only=options.retrieval_only,
+            engine=engine,
         )
     meta = run_meta(
         settings,
         mode=options.mode,
         dataset=dataset,
+        engine=engine,
         split=options.split,
         limit=options.limit,
         retrieval=options.retrieval,
@@ -267,6 +274,7 @@ def _baseline_run(
     settings: Settings,
     options: EvalOptions,
     progress: Progress | None,
+    engine: Engine,
 ) -> RunResult:
     meta: dict[str, Any] = {"note": BASELINE_NOTES[name], "retrieval_only": options.retrieval_only}
     if name == "bm25":
@@ -277,6 +285,7 @@ def _baseline_run(
             retrieval=RetrievalParams(mode=FusionMode.LEXICAL),
             progress=_bound(progress, name),
             retrieval_only=options.retrieval_only,
+            engine=engine,
         )
         meta |= {
             "generator": settings.generator,
@@ -294,6 +303,7 @@ def _baseline_run(
             generator=generator,
             progress=_bound(progress, name),
             retrieval_only=options.retrieval_only,
+            engine=engine,
         )
         meta |= {
             "generator": "naive-rag",
@@ -359,11 +369,14 @@ def evaluate(
         rerank=options.rerank,
         data_dir=settings.data_dir / "eval" / dataset.name,
     )
-    index_dataset(dataset, settings)
-    questions = select(dataset, split=options.split, limit=options.limit)
-    main = _main_run(dataset, questions, settings, options, progress)
-    baselines = {
-        name: _baseline_run(name, dataset, questions, settings, options, progress)
-        for name in options.baselines
-    }
+    # One engine for the whole evaluation: the main run and every baseline share its
+    # loaded models, open index and caches; closed (models freed) when it is done.
+    with Engine(settings) as engine:
+        index_dataset(dataset, settings, engine)
+        questions = select(dataset, split=options.split, limit=options.limit)
+        main = _main_run(dataset, questions, settings, options, progress, engine)
+        baselines = {
+            name: _baseline_run(name, dataset, questions, settings, options, progress, engine)
+            for name in options.baselines
+        }
     return Evaluation(main, baselines)

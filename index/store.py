@@ -112,6 +112,9 @@ class StoreLocation:
 # stays cached, and a System whose files were deleted or replaced on disk keeps
 # being reused. We remember which sqlite file each cached System opened and evict
 # only that one path's entry, so other open stores in the process are untouched.
+# This stays module-level on purpose (it is not one of the answer path's caches,
+# which qa.engine.Engine owns): it shadows chromadb's registry, which is per process,
+# so a copy per engine would miss Systems opened by another engine on the same path.
 
 # Chroma identifier -> (st_dev, st_ino) of the sqlite file its System opened.
 _opened_files: dict[str, tuple[int, int] | None] = {}

@@ -20,7 +20,7 @@ import logging
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from index.lexical import tokenize
 from index.models import RetrievedChunk
@@ -40,11 +40,14 @@ from qa.llm_extract import (
     shown_sentences,
 )
 from qa.prompting import REWRITE_PROMPT
-from qa.resources import OpenIndex, open_index
-from qa.retrieval import RetrievalParams, query_vector, search
+from qa.resources import OpenIndex
+from qa.retrieval import RetrievalParams, search
 from qa.settings import Settings
 from qa.slots import Slot, question_slot
 from qa.types import Answer, FallbackReason, GeneratorName, Outcome
+
+if TYPE_CHECKING:
+    from qa.engine import Engine
 
 log = logging.getLogger(__name__)
 
@@ -196,8 +199,9 @@ def gather_evidence(
         question,
         pooled,
         index.embedder,
-        question_vector=query_vector(index.embedder, question),
+        question_vector=index.queries.get(question),
         sentence_vectors=index.store.sentence_vectors([h.chunk.id for h in pooled]),
+        cache=index.sentences,
     )
     ranked = _rerank(pooled, scored) if settings.rerank else list(pooled)
     hits = ranked[: settings.top_k]
@@ -316,19 +320,18 @@ class ChatGenerator:
         return "".join(parts)
 
 
-def _chat_model(settings: Settings, generator: str) -> Any:
-    from qa.chat_models import make_chat_model  # imports llama_cpp lazily
-
-    return make_chat_model(settings, generator=generator, max_tokens=EXTRACTION_MAX_TOKENS)
-
-
-def _choose_generator(settings: Settings) -> tuple[Generator, FallbackReason | None, str]:
+def _choose_generator(
+    settings: Settings, engine: Engine
+) -> tuple[Generator, FallbackReason | None, str]:
     """The configured generator, or the extractive one when it cannot be loaded."""
     if settings.generator == "extractive":
         return ExtractiveGenerator(), None, ""
     try:
+        chat_model = engine.chat_model(
+            settings.generator, max_tokens=EXTRACTION_MAX_TOKENS, settings=settings
+        )
         return (
-            ChatGenerator(_chat_model(settings, settings.generator), settings.generator),
+            ChatGenerator(chat_model, settings.generator),
             None,
             "",
         )
@@ -369,6 +372,9 @@ def stream(
 ) -> Iterator[str | Answer]:
     """Answer a question, yielding text and finally the complete Answer.
 
+    Runs on the default engine for these settings (:func:`qa.engine.default_engine`);
+    hold an :class:`qa.engine.Engine` to choose the lifetime of models and index.
+
     Args:
         question: The question, English or German.
         history: Earlier turns, ``{"role": "user"|"assistant", "content": str}``.
@@ -386,15 +392,32 @@ def stream(
         StoreUnavailableError: The Chroma server is down.
         EmbeddingModelMismatchError: The index was built with another model.
     """
-    t0 = time.perf_counter()
+    from qa.engine import default_engine  # the engine runs this module's steps
+
     settings = settings or Settings.from_env()
+    yield from default_engine(settings).stream(
+        question, history=history, filters=filters, settings=settings, retrieval=retrieval
+    )
+
+
+def answer_stream(
+    engine: Engine,
+    question: str,
+    *,
+    history: Sequence[Turn],
+    filters: Mapping[str, Any] | Filters | None,
+    settings: Settings,
+    retrieval: RetrievalParams | None,
+) -> Iterator[str | Answer]:
+    """The answer path on an engine's index and models; see :func:`stream`."""
+    t0 = time.perf_counter()
     # Bad input is refused before the index is opened or a model loaded; `prepare`
     # validates again (cheaply) because it is a step of its own.
     validate_question(question, settings.max_question_chars)
     parse_filters(filters)
-    index = open_index(settings)
+    index = engine.index()
     timings: dict[str, float] = {}
-    generator, fallback, detail = _choose_generator(settings)
+    generator, fallback, detail = _choose_generator(settings, engine)
     t = time.perf_counter()
     prepared = prepare(question, history, filters, settings, generator.chat_model)
     timings["rewrite"] = time.perf_counter() - t
@@ -459,15 +482,21 @@ def warm_up(settings: Settings) -> None:
     """Load the local LLM and evaluate the extraction prompt's fixed prefix ahead of time.
 
     llama.cpp reuses an evaluated prefix, so after this the first question waits only
-    for its own tokens. Does nothing unless ``settings.generator`` is ``llm``.
+    for its own tokens. Does nothing unless ``settings.generator`` is ``llm``. Runs on
+    the default engine (:meth:`qa.engine.Engine.warm_up` on one's own).
 
     Raises:
         ModelNotInstalledError: The local model is missing or fails its checksum.
     """
-    if settings.generator != "llm":
-        return
+    from qa.engine import default_engine
+
+    default_engine(settings).warm_up(settings)
+
+
+def prime(chat_model: Any) -> None:
+    """Evaluate the extraction prompt's fixed prefix on a local chat model (loading it)."""
     messages = extraction_prompt().format_messages(sentences="", question="", language="English")
-    _chat_model(settings, "llm").warm_up(messages)
+    chat_model.warm_up(messages)
 
 
 def _standalone(question: str, history: Sequence[Turn], chat_model: Any) -> str:

@@ -21,9 +21,10 @@ from index.models import Article
 from index.ray_embedding import RayEmbedder, RayOptions
 from index.readers import ReaderOptions
 from index.store import ChunkStore, disk_full_error, drop_index, is_disk_full, open_store
+from qa.engine import Engine, default_engine
 from qa.errors import ArticleNotFoundError, DataDirError
 from qa.filters import parse_filters
-from qa.resources import forget, lexical_dir, open_for_writing, open_index, store_location
+from qa.resources import lexical_dir, store_location
 from qa.settings import Settings
 
 
@@ -60,6 +61,14 @@ class ArticleInfo:
     path: str
 
 
+def _engine(settings: Settings, engine: Engine | None) -> Engine:
+    """The given engine (checked against the settings) or the default one for them."""
+    if engine is None:
+        return default_engine(settings)
+    engine.settings_for(settings)
+    return engine
+
+
 def _missing(path: Path) -> bool:
     """Whether a given path does not exist (an over-long path is reported by the scan)."""
     try:
@@ -78,6 +87,7 @@ def index_paths(
     progress: Progress | None = None,
     options: ReaderOptions | None = None,
     ray: RayOptions | None = None,
+    engine: Engine | None = None,
 ) -> IndexReport:
     """Index article files or folders into the configured store.
 
@@ -91,6 +101,8 @@ def index_paths(
         options: How files are read (format, field mapping, default date, ...).
         ray: Embed on this Ray cluster instead of in-process (the e5 model on its
             actors; the index is the same as an in-process one).
+        engine: The engine whose embedder indexes and whose open index is dropped
+            after a rebuild (default: the default engine for ``settings``).
 
     Returns:
         Per-file (per-item for feeds and exports) outcomes; bad files and items are
@@ -115,9 +127,9 @@ def index_paths(
         stack.enter_context(writing(settings, command=command, rebuild=rebuild))
         if rebuild:
             drop_index(store_location(settings))
-            forget(settings)
+            _engine(settings, engine).invalidate()
         if ray_embedder is None:
-            store, embedder = open_for_writing(settings)
+            store, embedder = _engine(settings, engine).open_for_writing()
         else:
             embedder = ray_embedder
             store = open_store(
@@ -253,7 +265,11 @@ def import_uploads(files: Sequence[Path], *, settings: Settings) -> list[Path]:
 
 
 def index_uploads(
-    files: Sequence[Path], *, settings: Settings, progress: Progress | None = None
+    files: Sequence[Path],
+    *,
+    settings: Settings,
+    progress: Progress | None = None,
+    engine: Engine | None = None,
 ) -> IndexReport:
     """Index uploaded files from copies kept in the data directory (the UI's uploads).
 
@@ -264,6 +280,7 @@ def index_uploads(
         files: The uploaded files, e.g. in the web server's temporary folder.
         settings: Where the index lives.
         progress: Optional ``progress(done, total, message)`` callback.
+        engine: The engine whose embedder indexes (default: the default engine).
 
     Returns:
         Per-file outcomes; the paths are the managed copies (same file names).
@@ -273,7 +290,7 @@ def index_uploads(
     """
     with writing(settings, command="upload in the web UI"):
         copies = import_uploads(files, settings=settings)
-        store, embedder = open_for_writing(settings)
+        store, embedder = _engine(settings, engine).open_for_writing()
         before = {e.article_id: e.path for e in store.manifest().values()}
         report = _index_paths(
             copies,
@@ -302,13 +319,17 @@ def index_uploads(
     return report
 
 
-def status(settings: Settings) -> IndexStatus:
+def status(settings: Settings, *, engine: Engine | None = None) -> IndexStatus:
     """Counts of the index and the models in use.
+
+    Args:
+        settings: Where the index lives.
+        engine: The engine that reads it (default: the default engine for ``settings``).
 
     Raises:
         IndexNotBuiltError: Nothing indexed yet.
     """
-    index = open_index(settings)
+    index = _engine(settings, engine).index()
     return IndexStatus(
         articles=index.store.count_articles(),
         chunks=index.store.count_chunks(),
@@ -319,13 +340,18 @@ def status(settings: Settings) -> IndexStatus:
     )
 
 
-def get_article(article_id: str, *, settings: Settings) -> Article:
+def get_article(article_id: str, *, settings: Settings, engine: Engine | None = None) -> Article:
     """The full text of an indexed article.
+
+    Args:
+        article_id: The article's id.
+        settings: Where the index lives.
+        engine: The engine that reads it (default: the default engine for ``settings``).
 
     Raises:
         ArticleNotFoundError: No article has this id.
     """
-    article = open_index(settings).store.get_article(article_id)
+    article = _engine(settings, engine).index().store.get_article(article_id)
     if article is None:
         raise ArticleNotFoundError(f"no indexed article has id {article_id!r}")
     return article

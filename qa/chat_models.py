@@ -5,7 +5,8 @@ small :class:`~langchain_core.language_models.BaseChatModel` of our own around
 ``llama_cpp.Llama`` rather than ``langchain_community``'s wrapper, so that we control
 three things that matter on a 2-core CPU:
 
-* the GGUF is loaded once per process and shared by every chat-model object;
+* the GGUF is loaded once per :class:`LocalModels` (an engine owns one) and shared by
+  every chat-model object given it;
 * generations are serialised with a lock (Gradio calls from worker threads and a
   ``Llama`` context is not thread-safe);
 * consecutive prompts that share a prefix (the fixed system prompt) reuse the KV
@@ -32,7 +33,7 @@ from langchain_core.messages import (
     SystemMessage,
 )
 from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResult
-from pydantic import ConfigDict
+from pydantic import ConfigDict, Field, PrivateAttr
 
 from index.errors import ModelNotInstalledError
 from qa.llm_assets import model_path
@@ -63,51 +64,73 @@ class _LoadedModel:
     lock: threading.Lock = field(default_factory=threading.Lock)
 
 
-_MODELS: dict[tuple[str, int, int, int], _LoadedModel] = {}
-_MODELS_LOCK = threading.Lock()
+class LocalModels:
+    """Loaded GGUFs, one per (path, n_ctx, n_threads, n_batch), for the chat models given it.
 
-
-def _load(
-    path: Path, n_ctx: int, n_threads: int, n_batch: int, prompt_cache_bytes: int = 0
-) -> _LoadedModel:
-    """Return the process-wide ``Llama`` for these parameters, loading it on first use.
-
-    The snapshot cache is not part of the key (a second 1 GB model for another cache
-    size would be a waste): the first caller's ``prompt_cache_bytes`` wins.
+    An :class:`~qa.engine.Engine` owns one, so its chat models (the answer extractor
+    and the naive baseline's, with other ``max_tokens``) share one ``Llama`` and its
+    KV cache; a chat model built without one gets its own.
     """
-    key = (str(path.resolve()), n_ctx, n_threads, n_batch)
-    with _MODELS_LOCK:
-        # Loading holds the registry lock on purpose: two threads asking for the same
-        # model at start-up must not map and initialise it twice.
-        loaded = _MODELS.get(key)
-        if loaded is None:
-            try:
-                import llama_cpp
-            except ImportError as exc:
-                raise ModelNotInstalledError(
-                    "llama-cpp-python is not installed (it comes with the `llm` extra); "
-                    "run `make setup`"
-                ) from exc
-            llm = llama_cpp.Llama(
-                model_path=str(path),
-                n_ctx=n_ctx,
-                n_threads=n_threads,
-                n_threads_batch=n_threads,
-                n_batch=n_batch,
-                n_ubatch=n_batch,
-                verbose=False,
-            )
-            if prompt_cache_bytes > 0:
-                llm.set_cache(llama_cpp.LlamaRAMCache(capacity_bytes=prompt_cache_bytes))
-            loaded = _LoadedModel(llm=llm)
-            _MODELS[key] = loaded
-        return loaded
+
+    def __init__(self) -> None:
+        self._models: dict[tuple[str, int, int, int], _LoadedModel] = {}
+        self._lock = threading.Lock()
+
+    def get(
+        self, path: Path, n_ctx: int, n_threads: int, n_batch: int, prompt_cache_bytes: int = 0
+    ) -> _LoadedModel:
+        """The ``Llama`` for these parameters, loading it on first use.
+
+        The snapshot cache is not part of the key (a second 1 GB model for another
+        cache size would be a waste): the first caller's ``prompt_cache_bytes`` wins.
+
+        Raises:
+            ModelNotInstalledError: llama-cpp-python is not installed.
+        """
+        key = (str(path.resolve()), n_ctx, n_threads, n_batch)
+        with self._lock:
+            # Loading holds the lock on purpose: two threads asking for the same model
+            # at start-up must not map and initialise it twice.
+            loaded = self._models.get(key)
+            if loaded is None:
+                loaded = _LoadedModel(llm=_new_llama(path, n_ctx, n_threads, n_batch))
+                if prompt_cache_bytes > 0:
+                    import llama_cpp
+
+                    loaded.llm.set_cache(llama_cpp.LlamaRAMCache(capacity_bytes=prompt_cache_bytes))
+                self._models[key] = loaded
+            return loaded
+
+    def __len__(self) -> int:
+        with self._lock:
+            return len(self._models)
+
+    def close(self) -> None:
+        """Drop every loaded ``Llama``; its memory is freed once no generation uses it.
+
+        A generation in progress keeps its model until it ends (it holds a reference),
+        so closing never pulls a context from under a running answer.
+        """
+        with self._lock:
+            self._models.clear()
 
 
-def clear_model_cache() -> None:
-    """Drop every loaded ``Llama`` (frees its memory once no chat model uses it)."""
-    with _MODELS_LOCK:
-        _MODELS.clear()
+def _new_llama(path: Path, n_ctx: int, n_threads: int, n_batch: int) -> llama_cpp.Llama:
+    try:
+        import llama_cpp
+    except ImportError as exc:
+        raise ModelNotInstalledError(
+            "llama-cpp-python is not installed (it comes with the `llm` extra); run `make setup`"
+        ) from exc
+    return llama_cpp.Llama(
+        model_path=str(path),
+        n_ctx=n_ctx,
+        n_threads=n_threads,
+        n_threads_batch=n_threads,
+        n_batch=n_batch,
+        n_ubatch=n_batch,
+        verbose=False,
+    )
 
 
 def _text(content: str | list[Any]) -> str:
@@ -143,8 +166,9 @@ def _to_llama_messages(messages: Sequence[BaseMessage]) -> list[dict[str, str]]:
 class LlamaCppChatModel(BaseChatModel):
     """Chat model running a local GGUF through llama.cpp, CPU only.
 
-    The underlying ``Llama`` is shared process-wide per (path, n_ctx, n_threads,
-    n_batch) and loaded on first use (or by :meth:`warm_up`). Calls are serialised:
+    The underlying ``Llama`` comes from ``local_models`` (one per (path, n_ctx,
+    n_threads, n_batch), shared by the chat models given the same pool; without one
+    the model has its own) and is loaded on first use (or by :meth:`warm_up`). Calls are serialised:
     while one answer is being generated or streamed, others wait.
 
     Prefix reuse, two levels:
@@ -170,6 +194,7 @@ class LlamaCppChatModel(BaseChatModel):
         reuse_prefix: Reuse the KV cache of a shared prompt prefix; False forces a
             full re-evaluation of every prompt (only useful for measurements).
         prompt_cache_bytes: Capacity of the RAM snapshot cache; 0 disables it.
+        local_models: The pool the weights are loaded into; None: a pool of its own.
     """
 
     model_config = ConfigDict(arbitrary_types_allowed=True)
@@ -183,6 +208,8 @@ class LlamaCppChatModel(BaseChatModel):
     stop: list[str] | None = None
     reuse_prefix: bool = True
     prompt_cache_bytes: int = DEFAULT_PROMPT_CACHE_BYTES
+    local_models: LocalModels | None = Field(default=None, exclude=True)
+    _own_models: LocalModels | None = PrivateAttr(default=None)
 
     @property
     def _llm_type(self) -> str:
@@ -199,7 +226,12 @@ class LlamaCppChatModel(BaseChatModel):
         }
 
     def _loaded(self) -> _LoadedModel:
-        return _load(
+        pool = self.local_models
+        if pool is None:
+            if self._own_models is None:
+                self._own_models = LocalModels()
+            pool = self._own_models
+        return pool.get(
             Path(self.model_path), self.n_ctx, self.n_threads, self.n_batch, self.prompt_cache_bytes
         )
 
@@ -326,6 +358,7 @@ def make_chat_model(
     generator: str,
     max_tokens: int = DEFAULT_MAX_TOKENS,
     temperature: float = 0.0,
+    local_models: LocalModels | None = None,
 ) -> BaseChatModel:
     """Build the chat model for a generator name.
 
@@ -335,6 +368,8 @@ def make_chat_model(
         generator: ``"llm"`` (local llama.cpp) or ``"openai"`` (OpenAI-compatible server).
         max_tokens: Maximum tokens per answer.
         temperature: Sampling temperature (0: deterministic).
+        local_models: Where the local GGUF is loaded (an engine's pool, shared by its
+            chat models); None gives the model a pool of its own.
 
     Returns:
         A LangChain chat model. The local one loads its weights lazily, on the first
@@ -353,6 +388,7 @@ def make_chat_model(
             n_threads=settings.llm_threads,
             max_tokens=max_tokens,
             temperature=temperature,
+            local_models=local_models,
         )
     if generator == "openai":
         if not settings.openai_base_url:

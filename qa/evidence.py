@@ -49,7 +49,11 @@ class ScoredSentence:
 
 
 class SentenceCache:
-    """A bounded cache of sentence vectors (questions revisit the same chunks)."""
+    """A bounded cache of sentence vectors (questions revisit the same chunks).
+
+    Only sentences of chunks indexed without stored sentence vectors pass through it.
+    An engine owns one per embedder (:class:`qa.resources.OpenIndex` carries it).
+    """
 
     def __init__(self, size: int = 20000) -> None:
         self._size = size
@@ -70,8 +74,14 @@ class SentenceCache:
         with self._lock:
             return np.stack([self._data[s] for s in sentences])
 
+    def clear(self) -> None:
+        """Forget every vector (a benchmark times a question as if it were new)."""
+        with self._lock:
+            self._data.clear()
 
-_cache = SentenceCache()
+    def __len__(self) -> int:
+        with self._lock:
+            return len(self._data)
 
 
 def score_sentences(
@@ -81,6 +91,7 @@ def score_sentences(
     *,
     question_vector: np.ndarray | None = None,
     sentence_vectors: Mapping[str, np.ndarray] | None = None,
+    cache: SentenceCache | None = None,
 ) -> list[ScoredSentence]:
     """Score every sentence of the retrieved chunks against the question.
 
@@ -91,6 +102,8 @@ def score_sentences(
         question_vector: The question's query vector, if already computed.
         sentence_vectors: Sentence vectors stored at index time, per chunk id (rows in
             ``split_sentences`` order); sentences of other chunks are embedded here.
+        cache: Vectors of sentences embedded here before (the engine's); None embeds
+            them afresh.
 
     Returns:
         Sentences best first (duplicates from overlapping chunks kept once).
@@ -108,7 +121,8 @@ def score_sentences(
     qvec = question_vector if question_vector is not None else embedder.embed_queries([question])[0]
     stored = sentence_vectors or {}
     todo = [u[0] for u in units if u[1].chunk.id not in stored]
-    fresh = iter(_cache.embed(embedder, todo) if todo else ())
+    cache = SentenceCache() if cache is None else cache
+    fresh = iter(cache.embed(embedder, todo) if todo else ())
     vectors = np.stack(
         [stored[h.chunk.id][pos] if h.chunk.id in stored else next(fresh) for _s, h, pos in units]
     )

@@ -1,51 +1,96 @@
-"""Process-wide handles: the embedder is loaded once, indexes are opened once.
+"""The opened index as the answer path reads it, and how to open it. No state lives here.
 
-Everything here is keyed by the settings that matter, so tests with different
-data directories in one process do not see each other's state.
+:class:`qa.engine.Engine` owns the handles (and decides when to reopen); these are the
+plain functions it uses: where an index lives, opening it for reading or writing, and
+telling whether an open handle is still current.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
-from dataclasses import dataclass
-from functools import lru_cache
+from collections import OrderedDict
+from dataclasses import dataclass, field
 from pathlib import Path
 
-from index.embedding import Embedder, load_embedder
-from index.errors import DataDirError, IndexNotBuiltError, IndexRebuildingError, QAError
+import numpy as np
+
+from index.embedding import Embedder
+from index.errors import DataDirError, IndexNotBuiltError, IndexRebuildingError
 from index.lexical import LexicalIndex
 from index.lock import rebuild_in_progress
 from index.store import ChunkStore, StoreLocation, open_store
+from qa.evidence import SentenceCache
 from qa.settings import Settings
 
 log = logging.getLogger(__name__)
 
-_lock = threading.RLock()
-_indexes: dict[tuple, OpenIndex] = {}
+#: Query vectors an engine keeps (a question and its follow-ups, the UI's recent ones).
+QUERY_CACHE_SIZE = 256
+
+
+class QueryVectors:
+    """A bounded LRU of one embedder's query vectors.
+
+    A question is embedded once for retrieval and again for evidence scoring; this
+    makes the second (and a repeated question) free.
+    """
+
+    def __init__(self, embedder: Embedder, size: int = QUERY_CACHE_SIZE) -> None:
+        self._embedder = embedder
+        self._size = size
+        self._data: OrderedDict[str, np.ndarray] = OrderedDict()
+        self._lock = threading.Lock()
+
+    @property
+    def embedder(self) -> Embedder:
+        """The embedder the vectors come from."""
+        return self._embedder
+
+    def get(self, question: str) -> np.ndarray:
+        """The question's query vector, embedded on first use."""
+        with self._lock:
+            if question in self._data:
+                self._data.move_to_end(question)
+                return self._data[question]
+        vector = self._embedder.embed_queries([question])[0]
+        with self._lock:
+            self._data[question] = vector
+            while len(self._data) > self._size:
+                self._data.popitem(last=False)
+        return vector
+
+    def clear(self) -> None:
+        """Forget every vector (a benchmark times a question as if it were new)."""
+        with self._lock:
+            self._data.clear()
+
+    def __len__(self) -> int:
+        with self._lock:
+            return len(self._data)
 
 
 @dataclass
 class OpenIndex:
-    """A store, its current lexical view and the embedder that reads it."""
+    """A store, its current lexical view, the embedder that reads it and its caches.
+
+    Attributes:
+        store: The chunk store.
+        lexical: The BM25 view matching the store's generation.
+        embedder: The index's embedder.
+        queries: Query vectors of this embedder (the engine's, kept across reopening).
+        sentences: Vectors of sentences embedded at question time (likewise).
+    """
 
     store: ChunkStore
     lexical: LexicalIndex
     embedder: Embedder
+    queries: QueryVectors = None  # type: ignore[assignment]
+    sentences: SentenceCache = field(default_factory=SentenceCache)
 
-
-@lru_cache(maxsize=4)
-def _embedder(kind: str, model_dir: Path, runtime: str, options: tuple = ()) -> Embedder:
-    return load_embedder(kind, model_dir, runtime=runtime, **dict(options))
-
-
-def get_embedder(settings: Settings) -> Embedder:
-    """The embedder named by the settings, loaded once per process."""
-    with _lock:
-        # The server options are part of the key: another URL is another embedder.
-        options = tuple(sorted(settings.embedder_options.items()))
-        runtime = settings.embedding_runtime if settings.embedder == "e5" else "torch"
-        return _embedder(settings.embedder, settings.model_dir, runtime, options)
+    def __post_init__(self) -> None:
+        if self.queries is None:
+            self.queries = QueryVectors(self.embedder)
 
 
 def store_location(settings: Settings) -> StoreLocation:
@@ -66,61 +111,70 @@ def lexical_dir(settings: Settings) -> Path:
     return settings.data_dir / "lexical" / where / settings.collection
 
 
-def open_index(settings: Settings) -> OpenIndex:
-    """The index for asking questions, with a lexical view that matches the store.
+def open_for_reading(
+    settings: Settings,
+    embedder: Embedder,
+    *,
+    queries: QueryVectors | None = None,
+    sentences: SentenceCache | None = None,
+) -> OpenIndex:
+    """Open the index for asking questions, with a lexical view that matches the store.
+
+    Args:
+        settings: Where the index lives.
+        embedder: The embedder the index must have been built with.
+        queries: Query-vector cache to carry (default: a new one).
+        sentences: Sentence-vector cache to carry (default: a new one).
 
     Raises:
         IndexNotBuiltError: Nothing has been indexed yet.
+        IndexRebuildingError: Another writer is rebuilding this index right now.
         EmbeddingModelMismatchError: The index was built with another model.
-        StoreUnavailableError: The Chroma server is down (the next call reopens it).
+        StoreUnavailableError: The Chroma server is down.
         DataDirError: The data directory is unreadable.
     """
-    key = (
-        settings.data_dir,
-        settings.collection,
-        settings.chroma_host,
-        settings.chroma_port,
-        settings.embedder,
-        settings.embedding_runtime,
-        settings.model_dir,
-        settings.embeddings_base_url,
-    )
-    with _lock:
-        _refuse_during_rebuild(settings)
-        embedder = get_embedder(settings)
-        cached = _indexes.get(key)
-        if cached is not None:
-            try:
-                if cached.store.replaced_on_disk() or cached.store.recreated():
-                    # The data dir was deleted and indexed again (or swapped), or another
-                    # process ran `qa index --rebuild`: this handle reads deleted data.
-                    log.info("the index in %s was rebuilt; reopening it", settings.data_dir)
-                    del _indexes[key]
-                    cached = None
-                elif cached.lexical.generation != cached.store.generation():
-                    # Another writer (the UI's upload, a CLI run) changed the store.
-                    cached.lexical = _current_lexical(cached.store, lexical_dir(settings))
-            except QAError:
-                # E.g. the Chroma server is down: reopen from scratch on the next call,
-                # once it may be back, instead of keeping a handle in an unknown state.
-                _indexes.pop(key, None)
-                raise
-            if cached is not None:
-                return cached
-        try:
-            store = open_store(
-                store_location(settings), embedder_identity=embedder.identity, create=False
-            )
-            cached = OpenIndex(store, _current_lexical(store, lexical_dir(settings)), embedder)
-        except IndexNotBuiltError:
-            # Dropped a moment ago by a rebuild that has just taken the lock.
-            _refuse_during_rebuild(settings)
-            raise
-        _indexes[key] = cached
-        return cached
+    refuse_during_rebuild(settings)
+    try:
+        store = open_store(
+            store_location(settings), embedder_identity=embedder.identity, create=False
+        )
+        return OpenIndex(
+            store,
+            _current_lexical(store, lexical_dir(settings)),
+            embedder,
+            queries if queries is not None else QueryVectors(embedder),
+            sentences if sentences is not None else SentenceCache(),
+        )
+    except IndexNotBuiltError:
+        # Dropped a moment ago by a rebuild that has just taken the lock.
+        refuse_during_rebuild(settings)
+        raise
 
 
-def _refuse_during_rebuild(settings: Settings) -> None:
+def still_current(index: OpenIndex, settings: Settings) -> bool:
+    """Whether an open handle may keep serving; its lexical view is refreshed in place.
+
+    Returns:
+        False when the index was rebuilt or its data dir replaced (the handle reads
+        deleted data and must be reopened).
+
+    Raises:
+        QAError: The store cannot be read (e.g. the Chroma server is down); the caller
+            drops the handle and reopens once it may be back, instead of keeping a
+            handle in an unknown state.
+    """
+    if index.store.replaced_on_disk() or index.store.recreated():
+        # The data dir was deleted and indexed again (or swapped), or another process
+        # ran `qa index --rebuild`.
+        log.info("the index in %s was rebuilt; reopening it", settings.data_dir)
+        return False
+    if index.lexical.generation != index.store.generation():
+        # Another writer (the UI's upload, a CLI run) changed the store.
+        index.lexical = _current_lexical(index.store, lexical_dir(settings))
+    return True
+
+
+def refuse_during_rebuild(settings: Settings) -> None:
     """Raise IndexRebuildingError while another writer rebuilds this data dir's index.
 
     A half-rebuilt index would answer from whatever is indexed so far, or abstain
@@ -152,21 +206,6 @@ def _current_lexical(store: ChunkStore, directory: Path) -> LexicalIndex:
     return view
 
 
-def open_for_writing(settings: Settings) -> tuple[ChunkStore, Embedder]:
-    """The store (created if missing) and embedder for indexing."""
-    with _lock:
-        embedder = get_embedder(settings)
-        store = open_store(
-            store_location(settings), embedder_identity=embedder.identity, create=True
-        )
-        return store, embedder
-
-
-def forget(settings: Settings | None = None) -> None:
-    """Drop cached index handles (after a rebuild, or in tests)."""
-    with _lock:
-        if settings is None:
-            _indexes.clear()
-            return
-        for key in [k for k in _indexes if k[0] == settings.data_dir]:
-            del _indexes[key]
+def open_for_writing(settings: Settings, embedder: Embedder) -> ChunkStore:
+    """The store (created if missing) for indexing with ``embedder``."""
+    return open_store(store_location(settings), embedder_identity=embedder.identity, create=True)

@@ -10,9 +10,7 @@ looks up the chunks of lexical-only hits. :func:`search` is the one retrieval pa
 
 from __future__ import annotations
 
-import threading
 import time
-from collections import OrderedDict
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -22,7 +20,6 @@ from langchain_core.documents import Document
 from langchain_core.retrievers import BaseRetriever
 from pydantic import ConfigDict
 
-from index.embedding import Embedder
 from index.models import Filters, RetrievedChunk
 from index.store import where_of
 from qa.fusion import FusionMode, fuse
@@ -31,32 +28,6 @@ from qa.resources import OpenIndex
 
 #: The retrieval modes' names, as the CLI and the reports spell them.
 MODES = tuple(m.value for m in FusionMode)
-
-_QUERY_CACHE_SIZE = 256
-_query_cache: OrderedDict[tuple[str, str], np.ndarray] = OrderedDict()
-_query_lock = threading.Lock()
-
-
-def query_vector(embedder: Embedder, question: str) -> np.ndarray:
-    """The question's query vector, computed once for retrieval and evidence scoring."""
-    key = (embedder.identity, question)
-    with _query_lock:
-        if key in _query_cache:
-            _query_cache.move_to_end(key)
-            return _query_cache[key]
-    vector = embedder.embed_queries([question])[0]
-    with _query_lock:
-        _query_cache[key] = vector
-        while len(_query_cache) > _QUERY_CACHE_SIZE:
-            _query_cache.popitem(last=False)
-    return vector
-
-
-def clear_query_cache() -> None:
-    """Forget cached query vectors (benchmarks time a question as if it were new)."""
-    with _query_lock:
-        _query_cache.clear()
-
 
 # A filtered dense search over-fetches unfiltered neighbours and filters them on the
 # lexical view's metadata, expecting this many times the candidates the filter's share
@@ -175,7 +146,7 @@ def search(
     lexical = []
     if mode.uses_dense:
         t = time.perf_counter()
-        vector = query_vector(index.embedder, question)
+        vector = index.queries.get(question)
         timings["embed_query"] = time.perf_counter() - t
         t = time.perf_counter()
         dense = dense_search(index, vector, k=params.candidates, filters=filters)

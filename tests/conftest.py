@@ -9,9 +9,10 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
@@ -23,6 +24,9 @@ os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 
 from index.chroma_server import ChromaServer, free_port  # noqa: F401 (tests import it from here)
 from qa.settings import Settings
+
+if TYPE_CHECKING:
+    from qa.engine import Engine
 
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLES = ROOT / "index" / "samples"
@@ -85,6 +89,32 @@ def sample_index(tmp_path_factory: pytest.TempPathFactory, model_dir: Path) -> S
     report = index_paths([SAMPLES], settings=settings)
     assert report.failed == 0, report.files
     return settings
+
+
+@pytest.fixture
+def engine_with_chat_model() -> Iterator[Callable[[Settings, Any], Engine]]:
+    """Engines whose chat model is a given (scripted) one, closed after the test.
+
+    The model is registered through :class:`qa.engine.Models`' chat-model factory, the
+    extension point the real one goes through; the embedder is the real e5 model,
+    shared with the default engine so it is not loaded again.
+    """
+    from qa.engine import Engine, Models, default_engine
+
+    engines: list[Engine] = []
+
+    def make(settings: Settings, chat_model: Any) -> Engine:
+        e5 = default_engine(settings).embedder()
+        models = Models(
+            embedder_factory=lambda _settings: e5,
+            chat_model_factory=lambda _settings, **_options: chat_model,
+        )
+        engines.append(Engine(settings, models=models))
+        return engines[-1]
+
+    yield make
+    for engine in engines:
+        engine.close()
 
 
 def copy_articles(names: list[str], dest: Path) -> Path:

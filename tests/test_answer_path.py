@@ -13,7 +13,6 @@ from langchain_core.outputs import ChatGenerationChunk, ChatResult
 
 from eval.claims import load_claims, score_claims
 from index.models import Chunk, RetrievedChunk
-from qa import answering, ask
 from qa.claims import check_claim
 from qa.evidence import ScoredSentence
 from qa.extractive import extractive_draft
@@ -269,17 +268,19 @@ class ScriptedChatModel(BaseChatModel):
         yield ChatGenerationChunk(message=AIMessageChunk(content=self.reply))
 
 
-def test_a_wrong_role_claim_loses_its_citation_on_the_real_index(sample_index, monkeypatch) -> None:
+def test_a_wrong_role_claim_loses_its_citation_on_the_real_index(
+    sample_index, engine_with_chat_model
+) -> None:
     reply = (
         '{"sentence": 1, "span": "Kirill Dmitriev", '
         '"answer": "Russia\'s foreign minister Kirill Dmitriev"}'
     )
     model = ScriptedChatModel(reply=reply)
-    monkeypatch.setattr(answering, "_chat_model", lambda settings, generator: model)
+    engine = engine_with_chat_model(sample_index.with_(generator="llm"), model)
     question = (
         "Who is Putin's envoy for international cooperation who offered Musk a nuclear plant?"
     )
-    answer = ask(question, settings=sample_index.with_(generator="llm"))
+    answer = engine.ask(question)
     assert answer.generator == "llm", answer.fallback_note
     assert "foreign minister" not in answer.text.lower()
     assert answer.short == "Kirill Dmitriev"

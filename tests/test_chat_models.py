@@ -18,7 +18,7 @@ from langchain_core.messages import HumanMessage, SystemMessage
 
 from index.errors import ModelNotInstalledError
 from qa import llm_assets
-from qa.chat_models import LlamaCppChatModel, _load, make_chat_model
+from qa.chat_models import LlamaCppChatModel, LocalModels, make_chat_model
 from qa.llm_assets import DEFAULT_MODEL, MODELS, assemble_model, model_path
 from qa.settings import Settings
 from tests.conftest import stop_process
@@ -54,8 +54,13 @@ def settings(model_dir: Path, gguf: Path) -> Settings:
 
 
 @pytest.fixture(scope="session")
-def local_model(settings: Settings) -> LlamaCppChatModel:
-    model = make_chat_model(settings, generator="llm", max_tokens=48)
+def pool() -> LocalModels:
+    return LocalModels()
+
+
+@pytest.fixture(scope="session")
+def local_model(settings: Settings, pool: LocalModels) -> LlamaCppChatModel:
+    model = make_chat_model(settings, generator="llm", max_tokens=48, local_models=pool)
     assert isinstance(model, LlamaCppChatModel)
     return model
 
@@ -81,14 +86,15 @@ def test_local_model_streams_token_chunks(local_model: LlamaCppChatModel) -> Non
 
 
 @pytest.mark.llm
-def test_local_model_is_loaded_once_per_process(
-    local_model: LlamaCppChatModel, settings: Settings
+def test_local_model_is_loaded_once_per_pool(
+    local_model: LlamaCppChatModel, settings: Settings, pool: LocalModels
 ) -> None:
-    other = make_chat_model(settings, generator="llm")
+    other = make_chat_model(settings, generator="llm", local_models=pool)
     assert isinstance(other, LlamaCppChatModel)
-    first = _load(Path(local_model.model_path), local_model.n_ctx, 2, local_model.n_batch)
-    second = _load(Path(other.model_path), other.n_ctx, 2, other.n_batch)
+    first = pool.get(Path(local_model.model_path), local_model.n_ctx, 2, local_model.n_batch)
+    second = pool.get(Path(other.model_path), other.n_ctx, 2, other.n_batch)
     assert first is second
+    assert len(pool) == 1  # both chat models (48 and 256 max tokens) share one Llama
     # No RAM snapshot cache by default (it cost 0.72 s per call); the live KV cache of
     # the earlier tests' prompts is kept, so a shared prefix is not evaluated again.
     assert first.llm.cache is None

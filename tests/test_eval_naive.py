@@ -13,7 +13,7 @@ from langchain_core.language_models.fake_chat_models import FakeListChatModel
 from eval import naive
 from eval.dataset import GoldQuestion
 from index.articles import load_articles
-from qa.resources import get_embedder
+from qa.engine import default_engine
 from tests.conftest import SAMPLES, SEED_NAME
 
 
@@ -25,7 +25,9 @@ def test_naive_baseline_retrieves_and_records(make_settings, tmp_path: Path) -> 
     assert all(len(d.page_content) <= 1000 for d in docs)
     assert {d.metadata["article_id"] for d in docs} == {a.id for a in articles}
 
-    store = naive.build_store(articles, get_embedder(make_settings()), tmp_path / "naive")
+    store = naive.build_store(
+        articles, default_engine(make_settings()).embedder(), tmp_path / "naive"
+    )
     seed_id = next(a.id for a in articles if a.path.name == SEED_NAME)
     q = GoldQuestion(
         id="t-1",

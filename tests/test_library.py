@@ -13,9 +13,9 @@ import pytest
 
 from qa.api import index_paths, list_articles, remove_articles
 from qa.cli import main
+from qa.engine import default_engine
 from qa.errors import ArticleNotFoundError
 from qa.filters import Filters
-from qa.resources import open_index
 from qa.retrieval import RetrievalParams, search
 from tests.test_readers import ATOM, BROKEN, CATEGORIES, PAGES
 
@@ -53,7 +53,7 @@ def test_cli_indexes_feeds_and_pages_exit_3_then_reindex_is_a_no_op(
     assert (again.added, again.updated, again.unchanged, again.failed) == (0, 0, 4, 1)
     assert again.embedded_chunks == 0
 
-    index = open_index(env_settings)
+    index = default_engine(env_settings).index()
     manifest = index.store.manifest()
     assert {e.source for e in manifest.values()} == {"nordsee-kurier-kueste", "marlinger-bote"}
     assert {e.path for e in manifest.values()} == {
@@ -101,7 +101,7 @@ def test_articles_list_and_remove_on_a_real_index(env_settings, archive: Path, c
     assert "Krabbenfischer klagen" in out and "Sturmflut" not in out
 
     target = next(a for a in listed if a["title"].startswith("Sturmflut"))
-    index = open_index(env_settings)
+    index = default_engine(env_settings).index()
     params = RetrievalParams(mode="lexical")
     before = search("Sturmflut Pegel Husum", index=index, k=3, params=params)
     assert before[0].chunk.article_id == target["id"]
@@ -111,7 +111,7 @@ def test_articles_list_and_remove_on_a_real_index(env_settings, archive: Path, c
 
     remaining = {a.id for a in list_articles(env_settings)}
     assert len(remaining) == 3 and target["id"] not in remaining
-    index = open_index(env_settings)
+    index = default_engine(env_settings).index()
     chunks = list(index.store.iter_chunks())
     assert chunks and all(c.article_id != target["id"] for c in chunks)
     # Gone from the BM25 view and from both kinds of search.

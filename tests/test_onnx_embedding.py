@@ -24,7 +24,7 @@ from index.embedding import (
 from index.errors import EmbeddingModelMismatchError, ModelNotInstalledError
 from qa import ask
 from qa.api import index_paths
-from qa.resources import forget, get_embedder, open_index
+from qa.engine import default_engine
 from qa.settings import Settings
 from tests.conftest import SAMPLES, SEED_NAME, copy_articles
 
@@ -129,7 +129,7 @@ def test_index_built_with_torch_is_refused_by_onnx_int8(
     index_paths([copy_articles(FEW[:1], tmp_path / "c")], settings=settings)
     int8 = settings.with_(embedding_runtime="onnx-int8")
     with pytest.raises(EmbeddingModelMismatchError, match="onnx-int8") as info:
-        open_index(int8)
+        default_engine(int8).index()
     assert "QA_EMBEDDING_RUNTIME" in str(info.value)
     with pytest.raises(EmbeddingModelMismatchError):
         index_paths([tmp_path / "c"], settings=int8)
@@ -138,7 +138,7 @@ def test_index_built_with_torch_is_refused_by_onnx_int8(
         "When could humans land on Mars?", settings=settings.with_(embedding_runtime="onnx")
     )
     assert "2029" in answer.text
-    forget(settings)
+    default_engine(settings).close()
 
 
 def test_onnx_indexing_stores_sentence_vectors_for_every_chunk(
@@ -147,8 +147,8 @@ def test_onnx_indexing_stores_sentence_vectors_for_every_chunk(
     settings = make_settings(model_dir=onnx_model_dir, embedding_runtime="onnx-int8")
     report = index_paths([copy_articles(FEW, tmp_path / "c")], settings=settings)
     assert report.added == len(FEW) and report.failed == 0
-    assert isinstance(get_embedder(settings), OnnxEmbedder)
-    store = open_index(settings).store
+    assert isinstance(default_engine(settings).embedder(), OnnxEmbedder)
+    store = default_engine(settings).index().store
     chunks = list(store.iter_chunks())
     assert chunks
     vectors = store.sentence_vectors([c.id for c in chunks])
@@ -161,7 +161,7 @@ def test_onnx_indexing_stores_sentence_vectors_for_every_chunk(
     # Indexing again with the same runtime embeds nothing.
     again = index_paths([tmp_path / "c"], settings=settings)
     assert again.added == 0 and again.updated == 0
-    forget(settings)
+    default_engine(settings).close()
 
 
 def test_a_graph_that_fails_its_checksum_is_refused(model_dir: Path, tmp_path: Path) -> None:

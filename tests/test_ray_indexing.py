@@ -35,7 +35,7 @@ from index.errors import EmbeddingServerError
 from index.ray_embedding import RayEmbedder, RayNotInstalledError, RayOptions, _regroup
 from index.store import ChunkStore, StoreLocation, open_store
 from qa.api import index_paths
-from qa.resources import open_index
+from qa.engine import default_engine
 from tests.conftest import ROOT, SAMPLES, VENV_BIN, copy_articles, free_port
 
 pytestmark = [pytest.mark.server, pytest.mark.slow]
@@ -182,8 +182,10 @@ def test_ray_index_matches_in_process_index(
 
     assert report.added == 5 and report.failed == 0
     assert report.embedded_chunks == reference.embedded_chunks > 5
-    expected = _vectors_by_chunk(open_index(local).store)
-    got = _vectors_by_chunk(open_index(on_ray).store)  # queried in-process: same identity
+    expected = _vectors_by_chunk(default_engine(local).index().store)
+    got = _vectors_by_chunk(
+        default_engine(on_ray).index().store
+    )  # queried in-process: same identity
     assert set(got) == set(expected)
     for chunk_id, vector in expected.items():
         cosine = float(np.dot(vector, got[chunk_id]))  # both unit length

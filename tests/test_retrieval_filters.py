@@ -12,9 +12,9 @@ from datetime import UTC, datetime
 import pytest
 
 from index.store import where_of
+from qa.engine import default_engine
 from qa.filters import Filters
-from qa.resources import open_index
-from qa.retrieval import dense_search, query_vector, search
+from qa.retrieval import dense_search, search
 from qa.settings import Settings
 
 QUESTIONS = [
@@ -44,8 +44,8 @@ def _reference(index, vector, k: int, f: Filters) -> list[tuple[str, float]]:
 def test_overfetch_path_matches_chromas_filtered_search(
     sample_index: Settings, question: str
 ) -> None:
-    index = open_index(sample_index)
-    vector = query_vector(index.embedder, question)
+    index = default_engine(sample_index).index()
+    vector = index.queries.get(question)
     for f in _filters(index):
         expected = _reference(index, vector, 8, f)
         # overfetch 1.0 makes the first fetch as small as it can be, so the loop has to
@@ -64,8 +64,8 @@ def test_overfetch_path_matches_chromas_filtered_search(
 def test_fallback_to_chroma_filter_when_the_filter_is_too_selective(
     sample_index: Settings,
 ) -> None:
-    index = open_index(sample_index)
-    vector = query_vector(index.embedder, QUESTIONS[0])
+    index = default_engine(sample_index).index()
+    vector = index.queries.get(QUESTIONS[0])
     f = Filters(source="toi-allgemeines")
     got = dense_search(index, vector, k=5, filters=f, max_fetch=0)
     assert [h.chunk.id for h in got] == [cid for cid, _ in _reference(index, vector, 5, f)]
@@ -75,16 +75,16 @@ def test_fallback_to_chroma_filter_when_the_filter_is_too_selective(
 def test_filter_that_matches_nothing_returns_nothing_without_asking_chroma(
     sample_index: Settings,
 ) -> None:
-    index = open_index(sample_index)
-    vector = query_vector(index.embedder, QUESTIONS[0])
+    index = default_engine(sample_index).index()
+    vector = index.queries.get(QUESTIONS[0])
     assert dense_search(index, vector, k=5, filters=Filters(source="no-such-source")) == []
     hits = search(QUESTIONS[0], index=index, k=5, filters=Filters(source="no-such-source"))
     assert hits == []
 
 
 def test_unfiltered_dense_search_is_the_plain_nearest_neighbours(sample_index: Settings) -> None:
-    index = open_index(sample_index)
-    vector = query_vector(index.embedder, QUESTIONS[0])
+    index = default_engine(sample_index).index()
+    vector = index.queries.get(QUESTIONS[0])
     got = dense_search(index, vector, k=6)
     nearest = index.store.nearest_ids(vector, k=6)
     assert [h.chunk.id for h in got] == [cid for cid, _ in nearest]

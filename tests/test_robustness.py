@@ -31,8 +31,9 @@ from index.chroma_server import ChromaServer
 from index.chunking import chunk_article
 from index.lexical import LexicalIndex
 from index.store import ChunkStore
-from qa import Answer, answering, ask, stream
+from qa import Answer, ask, stream
 from qa.api import get_article, index_paths, status
+from qa.engine import default_engine
 from qa.errors import (
     DataDirError,
     FilterError,
@@ -40,7 +41,7 @@ from qa.errors import (
     QuestionError,
     StoreUnavailableError,
 )
-from qa.resources import forget, get_embedder, lexical_dir, open_index
+from qa.resources import lexical_dir
 from qa.settings import Settings
 from qa.types import FallbackReason
 from tests.conftest import SAMPLES, SEED_NAME, VENV_BIN, copy_articles, free_port
@@ -121,7 +122,7 @@ def test_duplicates_under_other_names_are_reported_and_never_indexed_twice(
     assert "identical content" in failed["kopie.txt"]
     assert "identical content" in failed["kopie-crlf.txt"]
     assert "different content" in failed["kopie-bearbeitet.txt"]
-    store = open_index(settings).store
+    store = default_engine(settings).index().store
     assert store.count_articles() == 1
     chunks = store.count_chunks()
 
@@ -243,7 +244,7 @@ def test_already_indexed_articles_are_untouched_by_a_batch_of_bad_files(
     settings = make_settings()
     corpus = copy_articles(FEW, tmp_path / "corpus")
     index_paths([corpus], settings=settings)
-    store = open_index(settings).store
+    store = default_engine(settings).index().store
     manifest = store.manifest()
     chunks = {c.id: c.text for c in store.iter_chunks()}
     vectors = {a: store.chunk_embeddings(a) for a in manifest}
@@ -301,7 +302,9 @@ def test_100_kb_question_is_a_clear_question_error_without_work(sample_index, mo
         return record
 
     # The process's cached embedder: the one asking uses.
-    monkeypatch.setattr(get_embedder(sample_index), "embed_queries", forbidden("embed_queries"))
+    monkeypatch.setattr(
+        default_engine(sample_index).embedder(), "embed_queries", forbidden("embed_queries")
+    )
     monkeypatch.setattr(LexicalIndex, "search", forbidden("lexical search"))
     monkeypatch.setattr(ChunkStore, "query", forbidden("dense query"))
     monkeypatch.setattr(ChunkStore, "nearest_ids", forbidden("dense nearest_ids"))
@@ -494,7 +497,7 @@ def test_recovery_works_in_the_running_process(sample_index, tmp_path: Path) -> 
     with pytest.raises(DataDirError):
         ask(MARS, settings=settings)
     shutil.move(settings.data_dir, tmp_path / "corrupted")
-    forget(settings)
+    default_engine(settings).invalidate()
     index_paths([copy_articles(FEW, tmp_path / "corpus")], settings=settings, rebuild=True)
     assert "2029" in ask(MARS, settings=settings).text
 
@@ -794,11 +797,10 @@ class SlowChatModel(BaseChatModel):
             self.closed = True  # the local model releases its lock here
 
 
-def test_slow_local_llm_is_cut_off_by_the_deadline(sample_index, monkeypatch) -> None:
+def test_slow_local_llm_is_cut_off_by_the_deadline(sample_index, engine_with_chat_model) -> None:
     model = SlowChatModel()
-    monkeypatch.setattr(answering, "_chat_model", lambda settings, generator: model)
     settings = sample_index.with_(generator="llm", llm_deadline=LLM_DEADLINE)
-    answer = ask(MARS, settings=settings)
+    answer = engine_with_chat_model(settings, model).ask(MARS)
     # Cut off after about LLM_DEADLINE / delay words, long before the model's 100.
     assert 0 < model.yielded < 100, model.yielded
     assert answer.generator == "extractive", answer.generator

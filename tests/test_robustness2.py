@@ -21,8 +21,9 @@ import pytest
 from index.lexical import LexicalIndex
 from qa import ask
 from qa.api import import_uploads, index_paths, safe_upload_name, status, uploads_dir
+from qa.engine import default_engine
 from qa.errors import DataDirError, IndexRebuildingError
-from qa.resources import forget, lexical_dir, open_index
+from qa.resources import lexical_dir
 from qa.settings import Settings
 from tests.conftest import ROOT
 
@@ -73,11 +74,12 @@ _BYPASS = r"""
 import sys
 from pathlib import Path
 from index.indexer import index_paths
-from qa.resources import lexical_dir, open_for_writing
+from qa.resources import lexical_dir
+from qa.engine import Engine
 from qa.settings import Settings
 
 settings = Settings.from_env()
-store, embedder = open_for_writing(settings)
+store, embedder = Engine(settings).open_for_writing()
 print("orphans seen:", len(store.orphans()))
 index_paths([Path(sys.argv[1])], store=store, embedder=embedder,
             lexical_dir=lexical_dir(settings))
@@ -194,8 +196,8 @@ def released() -> Iterator[list[tuple[subprocess.Popen[str], Path]]]:
 
 def chunk_counts(settings: Settings) -> Counter[str]:
     """Stored chunks per article id."""
-    forget(settings)
-    return Counter(c.article_id for c in open_index(settings).store.iter_chunks())
+    default_engine(settings).invalidate()
+    return Counter(c.article_id for c in default_engine(settings).index().store.iter_chunks())
 
 
 # ================================================================ concurrent writers
@@ -225,9 +227,9 @@ def test_second_writer_is_refused_while_the_first_runs_and_no_article_is_lost(
     # Once the first writer is done, the second one runs normally.
     again = run_qa(env, "index", str(other))
     assert again.returncode == 0, again.stderr
-    forget(settings)
+    default_engine(settings).invalidate()
     assert status(settings).articles == 7
-    manifest = open_index(settings).store.manifest()
+    manifest = default_engine(settings).index().store.manifest()
     counts = chunk_counts(settings)
     assert {a: e.n_chunks for a, e in manifest.items()} == dict(counts)
 
@@ -258,7 +260,7 @@ def test_cleanup_keeps_a_live_writers_chunks_even_when_the_lock_is_bypassed(
     out, _ = release(writer, signals)
 
     assert "4 added" in out
-    manifest = open_index(settings).store.manifest()
+    manifest = default_engine(settings).index().store.manifest()
     assert len(manifest) == 4
     assert {a: e.n_chunks for a, e in manifest.items()} == dict(chunk_counts(settings))
 
@@ -267,7 +269,7 @@ def test_chunks_of_a_dead_writer_are_still_cleaned_up(make_settings, tmp_path: P
     settings = make_settings()
     corpus = write_corpus(tmp_path / "corpus", TOPICS[:2], first_epoch=1_743_000_000)
     index_paths([corpus], settings=settings)
-    store = open_index(settings).store
+    store = default_engine(settings).index().store
     # Debris of a crashed writer: chunks without a manifest entry, tagged by a pid
     # that no longer runs.
     dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], **_TEXT)
@@ -319,7 +321,7 @@ def test_file_name_that_is_not_utf8_is_indexed_with_the_rest_of_the_batch(
 
     assert (report.added, report.failed) == (3, 0), report.files
     bad_id = next(f.article_id for f in report.files if f.path == bad_path)
-    forget(settings)
+    default_engine(settings).invalidate()
     from qa.api import get_article
 
     assert get_article(bad_id, settings=settings).path == bad_path  # exact round trip
@@ -363,7 +365,7 @@ def test_uploaded_articles_survive_the_gradio_temp_folder_and_prune(
     report = index_paths([other], settings=settings, prune=True)
     assert report.removed == 0
     assert status(settings).articles == 3
-    manifest = open_index(settings).store.manifest()
+    manifest = default_engine(settings).index().store.manifest()
     kept = [
         Path(e.path) for e in manifest.values() if "artikel_0" in e.path and "cli" not in e.path
     ]
@@ -490,7 +492,7 @@ def test_disk_full_names_the_disk_and_never_advises_a_rebuild(
     done = run_qa(env, "index", str(more))
     assert done.returncode == 0, done.stderr
     assert "5 added" in done.stdout
-    forget(settings)
+    default_engine(settings).invalidate()
     assert status(settings).articles == 8
 
 

@@ -14,14 +14,12 @@ from unittest import mock
 import numpy as np
 import pytest
 
-import qa.evidence
 from index.chunking import split_sentences
 from index.embedding import embed_chunks
 from index.store import ChunkStore
 from qa import ask
 from qa.api import index_paths
-from qa.resources import forget, get_embedder, open_index
-from qa.retrieval import clear_query_cache
+from qa.engine import default_engine
 from tests.conftest import ROOT, SAMPLES, SEED_NAME, copy_articles
 
 FEW = [SEED_NAME, *sorted(p.name for p in SAMPLES.glob("*.txt") if p.name != SEED_NAME)[:3]]
@@ -36,10 +34,9 @@ LITERAL = [
 ]
 
 
-def _fresh_question_state() -> None:
-    """Forget cached query and sentence vectors: the next question is new to the process."""
-    clear_query_cache()
-    qa.evidence._cache = qa.evidence.SentenceCache()
+def _fresh_question_state(settings) -> None:
+    """Forget the engine's query and sentence vectors: the next question is new to it."""
+    default_engine(settings).clear_caches()
 
 
 def _sentence_state(settings) -> dict[str, np.ndarray]:
@@ -48,7 +45,7 @@ def _sentence_state(settings) -> dict[str, np.ndarray]:
     Returns:
         The stored sentence vectors by chunk id.
     """
-    store = open_index(settings).store
+    store = default_engine(settings).index().store
     chunks = list(store.iter_chunks())
     vectors = store.sentence_vectors([c.id for c in chunks])
     assert set(vectors) == {c.id for c in chunks}, "chunks without sentence vectors"
@@ -69,7 +66,7 @@ def test_chunk_vectors_are_unchanged_and_sentence_vectors_match_their_method(
     from index.articles import load_articles
     from index.chunking import chunk_article
 
-    embedder = get_embedder(make_settings())
+    embedder = default_engine(make_settings()).embedder()
     articles = load_articles([SAMPLES / name for name in FEW[:2]]).articles
     chunks = [c for a in articles for c in chunk_article(a)]
     plain = embedder.embed_passages([c.context_text for c in chunks])
@@ -114,7 +111,7 @@ def test_changed_and_removed_articles_take_their_sentence_vectors_along(
     corpus = copy_articles(FEW, tmp_path / "corpus")
     index_paths([corpus], settings=settings)
     before = _sentence_state(settings)
-    store = open_index(settings).store
+    store = default_engine(settings).index().store
 
     # One word of the first sentence changes (same length, so the packing stays): the
     # first chunk's text changes, the other chunks are reused.
@@ -145,16 +142,16 @@ def test_changed_and_removed_articles_take_their_sentence_vectors_along(
 
     # --rebuild drops them with the rest and stores them again.
     rebuilt = index_paths([corpus], settings=settings, rebuild=True)
-    forget(settings)
+    default_engine(settings).invalidate()
     assert rebuilt.added == len(FEW) - 1
     assert set(_sentence_state(settings)) == set(left)
 
 
 def test_same_extractive_answer_as_question_time_embedding(sample_index) -> None:
     for question, needle in LITERAL:
-        _fresh_question_state()
+        _fresh_question_state(sample_index)
         stored = ask(question, settings=sample_index)
-        _fresh_question_state()
+        _fresh_question_state(sample_index)
         with mock.patch.object(ChunkStore, "sentence_vectors", lambda self, ids: {}):
             embedded = ask(question, settings=sample_index)
         assert stored.citations and embedded.citations, question
@@ -176,17 +173,17 @@ def test_separately_embedded_stored_vectors_give_identical_evidence(
     corpus = copy_articles(FEW, tmp_path / "corpus")
     with mock.patch("index.embedding.sentence_method", lambda _embedder: "separate"):
         index_paths([corpus], settings=settings)
-    index = open_index(settings)
+    index = default_engine(settings).index()
     questions = [
         "When could humans land on Mars?",
         "Who is Putin's envoy for international cooperation?",
         "Welche Nachrichtenagentur zitierte Dmitriev?",
     ]
     for question in questions:
-        _fresh_question_state()
+        _fresh_question_state(settings)
         evidence = gather_evidence(question, index=index, settings=settings)
         hits, stored = evidence.hits, evidence.scored
-        _fresh_question_state()
+        _fresh_question_state(settings)
         with mock.patch.object(ChunkStore, "sentence_vectors", lambda self, ids: {}):
             again = gather_evidence(question, index=index, settings=settings)
             hits2, embedded = again.hits, again.scored
@@ -204,20 +201,20 @@ def test_index_built_before_sentence_vectors_still_answers(
     corpus = copy_articles(FEW, tmp_path / "corpus")
     index_paths([corpus], settings=settings)
     # An old index: no sentence collection (chunks without n_sentences are the same case).
-    store = open_index(settings).store
+    store = default_engine(settings).index().store
     store._client.delete_collection(f"{settings.collection}-sentences")
-    forget(settings)
+    default_engine(settings).invalidate()
 
     caplog.set_level(logging.INFO, logger="index.store")
     for _ in range(2):
-        _fresh_question_state()
+        _fresh_question_state(settings)
         answer = ask("When could humans land on Mars?", settings=settings)
         assert answer.citations and "2029" in answer.citations[0].quote
     notes = [r for r in caplog.records if "without stored sentence vectors" in r.getMessage()]
     assert len(notes) == 1
 
     # Re-indexing the unchanged articles still embeds nothing.
-    forget(settings)
+    default_engine(settings).invalidate()
     again = index_paths([corpus], settings=settings)
     assert again.embedded_chunks == 0
 
@@ -246,12 +243,12 @@ def test_kill_9_during_indexing_then_rerun_keeps_sentence_vectors_consistent(
 
     rerun = subprocess.run(cmd, **run, capture_output=True, text=True)
     assert rerun.returncode == 0, rerun.stderr
-    forget(settings)
+    default_engine(settings).invalidate()
     vectors = _sentence_state(settings)
-    manifest = open_index(settings).store.manifest()
+    manifest = default_engine(settings).index().store.manifest()
     assert len(manifest) == len(list(SAMPLES.glob("*.txt")))
     assert sum(e.n_chunks for e in manifest.values()) == len(vectors)
     again = subprocess.run(cmd, **run, capture_output=True, text=True)
     assert "0 chunks embedded" in again.stdout
-    forget(settings)
+    default_engine(settings).invalidate()
     assert _sentence_state(settings).keys() == vectors.keys()

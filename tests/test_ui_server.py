@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 from gradio_client import Client
 
-import qa
+from qa.engine import Engine, default_engine
 from qa.settings import Settings
 from tests.conftest import SAMPLES, SEED_NAME, free_port, ui_subprocess, wait_for_http
 from ui import format as fmt
@@ -26,9 +26,15 @@ MARS = "When could humans land on Mars?"
 
 
 @pytest.fixture(scope="module")
-def app_url(sample_index: Settings) -> Iterator[str]:
+def ui_engine(sample_index: Settings) -> Engine:
+    """The engine the app answers with (the default one, shared with the other tests)."""
+    return default_engine(sample_index)
+
+
+@pytest.fixture(scope="module")
+def app_url(sample_index: Settings, ui_engine: Engine) -> Iterator[str]:
     """The app, launched in this process on a free loopback port, over the sample index."""
-    app = create_app(sample_index)
+    app = create_app(sample_index, engine=ui_engine)
     port = free_port()
     app.launch(prevent_thread_lock=True, quiet=True, **launch_options(sample_index, port=port))
     url = f"http://127.0.0.1:{port}/"
@@ -103,14 +109,17 @@ def test_bad_input_is_a_readable_chat_message(
 
 
 def test_unexpected_error_is_generic_logged_and_app_recovers(
-    client: Client, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+    client: Client,
+    ui_engine: Engine,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     def broken(*args: object, **kwargs: object) -> Iterator[str]:
         yield "partial "
         raise RuntimeError("secret internal detail")
 
     with monkeypatch.context() as patch:
-        patch.setattr(qa, "stream", broken)
+        patch.setattr(ui_engine, "stream", broken)
         with caplog.at_level(logging.ERROR, logger="ui.app"):
             _, response = chat(client, MARS)
     assert response == fmt.error_text(fmt.GENERIC_ERROR)

@@ -46,8 +46,8 @@ from starlette.middleware import Middleware
 
 import qa
 from index.readers import EXTENSIONS
-from qa.answering import warm_up
 from qa.api import index_uploads
+from qa.engine import Engine, default_engine
 from qa.errors import IndexNotBuiltError, QAError
 from qa.settings import Settings
 from qa.types import Answer
@@ -256,15 +256,18 @@ def _chat_error(message: str) -> tuple[str, Any]:
     return fmt.error_text(message), gr.skip()
 
 
-def create_app(settings: Settings) -> gr.Blocks:
+def create_app(settings: Settings, *, engine: Engine | None = None) -> gr.Blocks:
     """Build the web UI (chat, filters, mode switch, uploads, article viewer, status).
 
     Args:
         settings: Configuration; the UI's mode switch overrides only ``generator``.
+        engine: Answers the questions and reads the index, for every session (default:
+            the default engine for ``settings``); the caller closes it.
 
     Returns:
         The Blocks app with its queue configured; call ``launch`` to serve it.
     """
+    engine = engine or default_engine(settings)
     llm_generator = _llm_generator(settings)
     modes = {llm_generator, EXTRACTIVE}
     # Shared by all sessions: sources learnt from the status and from uploads.
@@ -275,7 +278,7 @@ def create_app(settings: Settings) -> gr.Blocks:
 
     def refresh_status() -> tuple[str, Any]:
         try:
-            current = qa.status(settings)
+            current = qa.status(settings, engine=engine)
         except IndexNotBuiltError:
             return NO_INDEX_TEXT, gr.skip()
         except QAError as exc:
@@ -314,7 +317,7 @@ def create_app(settings: Settings) -> gr.Blocks:
             # closing(): when the user presses Stop, Gradio closes this generator and the
             # library's generation must stop too.
             with contextlib.closing(
-                qa.stream(
+                engine.stream(
                     message,
                     history=fmt.history_for_qa(history),
                     filters=filters,
@@ -328,7 +331,7 @@ def create_app(settings: Settings) -> gr.Blocks:
                         text += part
                         yield fmt.streaming_text(text), gr.skip()
             if answer is None:
-                raise RuntimeError("qa.stream ended without an Answer")
+                raise RuntimeError("the answer stream ended without an Answer")
         except IndexNotBuiltError as exc:
             yield _chat_error(f"{exc} {UPLOAD_HINT}")
             return
@@ -349,7 +352,7 @@ def create_app(settings: Settings) -> gr.Blocks:
         if not article_id:
             return ""
         try:
-            return fmt.article_view(qa.get_article(article_id, settings=settings))
+            return fmt.article_view(qa.get_article(article_id, settings=settings, engine=engine))
         except QAError as exc:
             return fmt.error_text(str(exc))
         except Exception:
@@ -390,7 +393,9 @@ def create_app(settings: Settings) -> gr.Blocks:
         try:
             # Indexed from copies in the data dir: Gradio's temp folder may be cleared
             # (a reboot empties /tmp/gradio), and `qa index --prune` would drop them.
-            report = index_uploads(accepted, settings=settings, progress=report_progress)
+            report = index_uploads(
+                accepted, settings=settings, progress=report_progress, engine=engine
+            )
         except QAError as exc:
             status, sources = refresh_status()
             return rejected, fmt.error_text(str(exc)), status, sources
@@ -404,7 +409,9 @@ def create_app(settings: Settings) -> gr.Blocks:
         ]
         for article_id in new_ids[:_MAX_SOURCE_LOOKUPS]:
             with contextlib.suppress(Exception):
-                known_sources.add(qa.get_article(article_id, settings=settings).source)
+                known_sources.add(
+                    qa.get_article(article_id, settings=settings, engine=engine).source
+                )
         status, sources = refresh_status()
         return fmt.report_rows(report) + rejected, fmt.report_summary(report), status, sources
 
@@ -523,6 +530,7 @@ def create_app(settings: Settings) -> gr.Blocks:
         add_library_tab(
             demo,
             settings,
+            engine=engine,
             # Anyone who reaches an open UI beyond loopback could empty the index.
             removal_allowed=bool(settings.ui_auth) or _is_loopback(settings.ui_host or "127.0.0.1"),
             on_change=(refresh_status, [status_md, source]),
@@ -547,17 +555,21 @@ def main(host: str | None = None, port: int | None = None) -> None:
     if host:
         # The Library tab's removal depends on where the UI listens.
         settings = settings.with_(ui_host=host)
-    app = create_app(settings)
+    # The one engine of the process: every session's questions share its models.
+    engine = Engine(settings)
+    app = create_app(settings, engine=engine)
     # The LLM loads and evaluates its system prompt while the server starts, so the
     # first question does not pay for it; a missing model is reported when asked.
     options = launch_options(settings, host=host, port=port)
     _check_port_free(options["server_name"], options["server_port"])
-    threading.Thread(target=_warm_up, args=(settings,), name="llm-warm-up", daemon=True).start()
+    threading.Thread(target=_warm_up, args=(engine,), name="llm-warm-up", daemon=True).start()
     try:
         app.launch(**options)
     except OSError as exc:  # lost a race for the port after the check
         message = _port_message(options["server_name"], options["server_port"], exc)
         raise SystemExit(message) from None
+    finally:
+        engine.close()
 
 
 def _port_message(host: str, port: int, exc: BaseException) -> str:
@@ -586,8 +598,8 @@ def _check_port_free(host: str, port: int) -> None:
             raise SystemExit(_port_message(host, port, exc.strerror or exc)) from None
 
 
-def _warm_up(settings: Settings) -> None:
+def _warm_up(engine: Engine) -> None:
     try:
-        warm_up(settings)
+        engine.warm_up()
     except Exception:  # the chat still works (extractive fallback); say why in the log
         logger.warning("LLM warm-up failed", exc_info=True)

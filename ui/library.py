@@ -14,6 +14,7 @@ from typing import Any
 import gradio as gr
 
 from qa.api import ArticleInfo, get_article, list_articles, remove_articles
+from qa.engine import Engine
 from qa.errors import IndexNotBuiltError, QAError
 from qa.settings import Settings
 from ui import format as fmt
@@ -60,6 +61,7 @@ def add_library_tab(
     *,
     removal_allowed: bool,
     on_change: tuple[Callable[[], Any], list[Any]] | None = None,
+    engine: Engine | None = None,
 ) -> None:
     """Add the Library tab to the Blocks being built.
 
@@ -68,6 +70,7 @@ def add_library_tab(
         settings: Where the index lives.
         removal_allowed: Whether articles may be removed from this UI.
         on_change: ``(function, outputs)`` run after a removal (e.g. the status line).
+        engine: Reads the articles (default: the default engine for ``settings``).
     """
 
     def load(search: str | None) -> tuple[Any, Any, str]:
@@ -91,7 +94,7 @@ def add_library_tab(
         if not article_id:
             return "", gr.update(interactive=False)
         try:
-            view = fmt.article_view(get_article(article_id, settings=settings))
+            view = fmt.article_view(get_article(article_id, settings=settings, engine=engine))
         except QAError as exc:
             view = fmt.error_text(str(exc.args[0] if exc.args else exc))
         except Exception:

@@ -28,7 +28,7 @@ from eval.bench.scale import sentence_vectors
 from eval.synthetic import SentencePool
 from index.articles import load_articles
 from index.embedding import Embedder
-from qa.resources import forget, get_embedder
+from qa.engine import close_default_engines, default_engine
 from qa.settings import Settings
 
 SYNTHETIC_NOTE = (
@@ -84,7 +84,7 @@ def _llm_skipped(config: BenchConfig, sample: Settings) -> str | None:
 
 def _load_embedder(base: Settings, details: dict[str, Any], log: Log) -> Embedder:
     t = time.perf_counter()
-    embedder = get_embedder(base)
+    embedder = default_engine(base).embedder()
     details["embedder_load_s"] = time.perf_counter() - t
     details["embedder"] = embedder.identity
     log(f"embedder {embedder.identity} loaded in {details['embedder_load_s']:.1f}s")
@@ -225,7 +225,7 @@ def run_bench(config: BenchConfig, settings: Settings, log: Log) -> dict[str, An
     try:
         job, paths = _measure(config, base, work, details, notes, log)
     finally:
-        forget()
+        close_default_engines()
         shutil.rmtree(work, ignore_errors=True)
     shared = finish_machine_info(machine, cpu_start)
     if shared:

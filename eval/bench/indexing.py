@@ -16,7 +16,8 @@ from index.embedding import E5_DIR_NAME, Embedder
 from index.indexer import ChunkParams, index_articles, refresh_lexical
 from index.models import Article, Chunk
 from qa.api import index_paths
-from qa.resources import lexical_dir, open_for_writing
+from qa.engine import default_engine
+from qa.resources import lexical_dir
 from qa.settings import Settings
 
 #: The timed pipelines of each run.
@@ -104,7 +105,7 @@ def _warm_up(corpus: _Corpus, embedder: Embedder, base: Settings, work: Path) ->
     # Untimed: first Chroma client, first torch forward pass and the lazy imports would
     # otherwise all be charged to whichever pipeline runs first.
     warm = base.with_(data_dir=work / "warm-up")
-    store, _ = open_for_writing(warm)
+    store, _ = default_engine(warm).open_for_writing()
     first = corpus.articles[:1]
     index_articles(first, store=store, embedder=embedder, lexical_dir=lexical_dir(warm))
     naive_index(first, embedder, work / "warm-up-naive")
@@ -137,7 +138,7 @@ def _run_store_only(
     vectors are written here: this is the chunk write alone (the indexer also writes
     each chunk's sentence vectors).
     """
-    store, _ = open_for_writing(settings)
+    store, _ = default_engine(settings).open_for_writing()
     by_article: dict[str, list[Chunk]] = {}
     for c in corpus.chunks:
         by_article.setdefault(c.article_id, []).append(c)

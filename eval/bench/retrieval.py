@@ -17,7 +17,8 @@ from eval.synthetic import SentencePool
 from index.chroma_server import ChromaServerError, chroma_server
 from index.embedding import Embedder
 from index.indexer import index_articles
-from qa.resources import OpenIndex, forget, lexical_dir, open_for_writing, open_index
+from qa.engine import default_engine
+from qa.resources import OpenIndex, lexical_dir
 from qa.settings import Settings
 
 
@@ -25,7 +26,7 @@ def _retrieval_case(
     index: OpenIndex, case: str, *, questions: Sequence[str], repeat: int, k: int
 ) -> dict[str, Any]:
     """Latency of one retrieval case over ``repeat`` passes of the questions."""
-    from qa.retrieval import RetrievalParams, clear_query_cache, search
+    from qa.retrieval import RetrievalParams, search
 
     mode, filters = RETRIEVAL_CASES[case]
     params = RetrievalParams(mode=mode)
@@ -36,7 +37,7 @@ def _retrieval_case(
         for q in questions:
             timings: dict[str, float] = {}
             # Every search pays for its query embedding, as a new question does.
-            clear_query_cache()
+            index.queries.clear()
             t = time.perf_counter()
             found = search(q, index=index, k=k, filters=filters, params=params, timings=timings)
             latencies.append((time.perf_counter() - t) * 1000)
@@ -82,7 +83,7 @@ def bench_retrieval(
 
 def _reindex_unchanged(built: ScaleIndex, embedder: Embedder, repeat: int) -> tuple[list, int]:
     """Re-index the unchanged synthetic corpus; returns the times and most chunks embedded."""
-    store, _ = open_for_writing(built.settings)
+    store, _ = default_engine(built.settings).open_for_writing()
     times: list[float] = []
     embedded = 0
     for _ in range(repeat):
@@ -131,14 +132,14 @@ def bench_size(job: ScaleJob, size: int, log: Log) -> dict[str, Any]:
         reuse=job.reuse,
     )
     t = time.perf_counter()
-    index = open_index(settings)
+    index = default_engine(settings).index()
     open_s = time.perf_counter() - t
     log(f"retrieval latency at {built.chunks} chunks")
     latency = bench_retrieval(index, questions=job.questions, repeat=job.repeat, k=job.k)
     log(f"re-indexing the unchanged {built.chunks}-chunk corpus")
     times, embedded = _reindex_unchanged(built, job.embedder, job.repeat)
     data = disk_bytes(settings.data_dir)
-    forget(settings)
+    default_engine(settings).close()
     if job.reuse:
         job.vectors.save()
     return {
@@ -176,9 +177,12 @@ def bench_server(job: ScaleJob, size: int, work: Path, log: Log) -> dict[str, An
                 size, pool=job.pool, vectors=job.vectors, settings=settings, seed=job.seed, log=log
             )
             latency = bench_retrieval(
-                open_index(settings), questions=job.questions, repeat=job.repeat, k=job.k
+                default_engine(settings).index(),
+                questions=job.questions,
+                repeat=job.repeat,
+                k=job.k,
             )
-            forget(settings)
+            default_engine(settings).close()
     except ChromaServerError as exc:
         raise BenchError(str(exc)) from exc
     return {

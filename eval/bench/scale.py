@@ -29,7 +29,8 @@ from index.embedding import Embedder
 from index.indexer import ChunkParams, refresh_lexical
 from index.models import Article, Chunk
 from index.store import ChunkStore, drop_index
-from qa.resources import forget, lexical_dir, open_for_writing, store_location
+from qa.engine import default_engine
+from qa.resources import lexical_dir, store_location
 from qa.settings import Settings
 
 _SCALE_GROUP = 2_000  # chunks per write_articles call when building scale indexes
@@ -214,7 +215,7 @@ def build_scale_index(
         The index and how long building it took.
     """
     marker = settings.data_dir / "bench-scale.json"
-    store, embedder = open_for_writing(settings)
+    store, embedder = default_engine(settings).open_for_writing()
     meta = _scale_meta(size, seed, pool, embedder.identity)
     saved = _saved_chunks(marker, meta, store) if reuse else None
     if saved is not None:
@@ -225,8 +226,8 @@ def build_scale_index(
     if store.count_chunks():
         # A half-built or different index: start from an empty one.
         drop_index(store_location(settings))
-        forget(settings)
-        store, _ = open_for_writing(settings)
+        default_engine(settings).invalidate()
+        store, _ = default_engine(settings).open_for_writing()
 
     log(f"building a synthetic index of {size} chunks in {settings.data_dir}")
     started = time.perf_counter()
@@ -236,7 +237,7 @@ def build_scale_index(
     timings["lexical"] = time.perf_counter() - t
     build_s = time.perf_counter() - started
     timings["generate_and_chunk"] = build_s - sum(timings.values())
-    forget(settings)
+    default_engine(settings).close()
     if reuse:
         marker.write_text(json.dumps({**meta, "chunks": n_chunks}) + "\n", encoding="utf-8")
     return ScaleIndex(size, settings, articles, n_chunks, build_s, False, timings)
