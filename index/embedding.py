@@ -368,10 +368,6 @@ class OnnxEmbedder:
         """Embed questions with the ``query: `` prompt; float32 ``[n, 384]``, unit rows."""
         return self._encode(texts, QUERY_PROMPT)
 
-    def embed_raw(self, texts: Sequence[str]) -> np.ndarray:
-        """Embed texts exactly as given, without a prompt."""
-        return self._encode(texts, "")
-
     def embed_passages_pooled(
         self, texts: Sequence[str], spans: Sequence[Sequence[tuple[int, int]]]
     ) -> tuple[np.ndarray, list[np.ndarray]]:

@@ -117,11 +117,10 @@ def test_index_never_built(make_settings) -> None:
 
 
 def test_missing_llm_falls_back_to_extractive_and_says_so(sample_index, tmp_path: Path) -> None:
-    # The e5 model is where the set-up put it; the GGUF directory is empty.
+    # The e5 model (and its ONNX graphs) are where the set-up put them; no GGUF.
     empty = tmp_path / "models"
-    shutil.copytree(
-        sample_index.model_dir / "multilingual-e5-small", empty / "multilingual-e5-small"
-    )
+    for name in ("multilingual-e5-small", "multilingual-e5-small-onnx"):
+        shutil.copytree(sample_index.model_dir / name, empty / name)
     answer = ask(MARS, settings=sample_index.with_(generator="llm", model_dir=empty))
     assert answer.generator == "extractive"
     assert answer.fallback is FallbackReason.UNAVAILABLE
