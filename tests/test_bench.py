@@ -209,6 +209,8 @@ def test_qa_bench_quick_json(tmp_path: Path, model_dir: Path) -> None:
     assert result["index_s"] > 0 and result["embed_only_s"] > 0 and result["naive_index_s"] > 0
     assert set(result["hybrid_p50_ms"]) == {"300"}
     assert result["machine"]["cpu_cores"] and result["machine"]["torch"]
+    # What the set-up compiled llama.cpp with, read back from the installed build.
+    assert "AVX2" in result["machine"]["llama_cpp_build"]
     assert {p.name for p in out.iterdir()} >= {"bench.json", "bench.md", "bench.png"}
     assert json.loads((out / "bench.json").read_text())["index_s"] == result["index_s"]
     assert "index_s" in (out / "bench.md").read_text()
@@ -235,3 +237,10 @@ def test_answer_json_of_qa_ask_serialises_enums() -> None:
     assert parsed["outcome"] == Outcome.MISSING_DETAIL.value
     assert parsed["fallback"] == next(iter(FallbackReason)).value
     assert parsed["generator"] == "extractive" and parsed["abstained"] is True
+
+
+def test_llama_build_features_are_read_from_the_system_info_line() -> None:
+    from eval.bench.machine import llama_build_features
+
+    info = "CPU : SSE3 = 1 | AVX2 = 1 | AVX512 = 0 | AMX_INT8 = 0 | OPENMP = 1 | "
+    assert llama_build_features(info) == ["SSE3", "AVX2", "OPENMP"]

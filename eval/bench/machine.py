@@ -71,6 +71,28 @@ def _torch_threads() -> int | None:
     return int(torch.get_num_threads())
 
 
+def llama_build_features(system_info: str | None = None) -> list[str] | None:
+    """The CPU features the installed llama.cpp was compiled with ("AVX2", "AVX512" …).
+
+    The set-up picks them from the building machine's CPU (see the Makefile), so this
+    is what it picked here.
+
+    Args:
+        system_info: ``llama_print_system_info()``'s text; default: asked of llama.cpp.
+
+    Returns:
+        The features switched on, or None when llama-cpp-python is not installed.
+    """
+    if system_info is None:
+        try:
+            import llama_cpp
+        except ImportError:
+            return None
+        system_info = llama_cpp.llama_print_system_info().decode("utf-8", "replace")
+    pairs = (part.split("=") for part in system_info.replace("CPU :", "|").split("|"))
+    return [p[0].strip() for p in pairs if len(p) == 2 and p[1].strip() == "1"]
+
+
 def _versions() -> dict[str, str | None]:
     return {
         "torch": _version("torch"),
@@ -94,6 +116,7 @@ def machine_info() -> dict[str, Any]:
         "cpu_model": _read_first("/proc/cpuinfo", "model name") or platform.processor(),
         "cpu_kind": cpu_kind(flags),
         "cpu_flags": sorted(flags & _REPORTED_FLAGS),
+        "llama_cpp_build": llama_build_features(),
         "torch_threads": _torch_threads(),
         "cpu_cores": os.cpu_count(),
         "cpu_usable": usable,
