@@ -252,6 +252,28 @@ NEGATIONS_DE = frozenset(
      "ohne", "weder", "nirgends"}
 )
 
+# What a figure measures, as a question names it (English or German) and as German news
+# writes it (folded stems): "revenue" is "Umsatz", not the "Nettogewinn" next to it.
+MEASURES: tuple[tuple[re.Pattern[str], tuple[str, ...]], ...] = tuple(
+    (re.compile(question, re.IGNORECASE), stems)
+    for question, stems in (
+        (r"\b(revenue|sales|turnover|umsatz\w*|erl[öo]s\w*)\b", ("umsatz", "erlos")),
+        (r"\b(profit|earnings|income|\w*gewinn\w*|überschuss\w*)\b", ("gewinn", "uberschuss")),
+        (r"\b(loss|losses|verlust\w*)\b", ("verlust",)),
+        (r"\b(damage|damages|sch[aä]d\w*)\b", ("schaden",)),
+        (r"\b(aid|relief|\w*hilfe\w*)\b", ("hilfe",)),
+        (r"\b(subsid\w*|funding|f[öo]rder\w*)\b", ("forder",)),
+        (r"\b(investment|invest\w*)\b", ("investition", "investier")),
+        (r"\b(unemployment|arbeitslos\w*)\b", ("arbeitslos",)),
+    )
+)
+
+
+def measure_stems(question: str) -> tuple[str, ...]:
+    """Folded German stems of what the question's figure measures (empty if none named)."""
+    return tuple(stem for pattern, stems in MEASURES if pattern.search(question) for stem in stems)
+
+
 MONTHS = {
     "januar": "january", "jänner": "january", "februar": "february", "märz": "march",
     "april": "april", "mai": "may", "juni": "june", "juli": "july", "august": "august",

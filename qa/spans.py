@@ -257,6 +257,32 @@ def _other_month(question: str, sentence: ScoredSentence) -> bool:
     return bool(said) and not asked <= said | _months(previous_sentence(sentence))
 
 
+_ORDINALS = {"first": 1, "second": 2, "third": 3, "fourth": 4, "erste": 1, "zweite": 2,
+             "dritte": 3, "vierte": 4}  # fmt: skip
+_QUARTER = re.compile(
+    r"\b(?:Q([1-4])|([1-4])\.\s?Quartals?|(first|second|third|fourth)\s(?:quarter|qtr)|"
+    r"(erste[nm]?|zweite[nm]?|dritte[nm]?|vierte[nm]?)\s(?:Quartals?|Jahresviertels?))\b",
+    re.IGNORECASE,
+)
+
+
+def _quarters(text: str) -> set[int]:
+    found = set()
+    for m in _QUARTER.finditer(text):
+        digit = m.group(1) or m.group(2)
+        word = (m.group(3) or m.group(4) or "").lower()
+        # "dritten"/"drittem" -> "dritte"
+        found.add(int(digit) if digit else _ORDINALS.get(word, _ORDINALS.get(word[:-1], 0)))
+    return found - {0}
+
+
+def _other_quarter(question: str, sentence: ScoredSentence) -> bool:
+    """Like :func:`_other_year`, for quarters: Q3 revenue is not the Q4 outlook."""
+    asked = _quarters(question)
+    said = _quarters(sentence.text)
+    return bool(asked) and bool(said) and not asked & said
+
+
 def _roles_agree(question: str, sentence: ScoredSentence) -> bool:
     """A role the question names ("deputy head", "foreign minister") must be in the sentence."""
     roles = [r for r in question_roles(question)]
@@ -408,7 +434,7 @@ def qualifies(question: str, slot: Slot, sentence: ScoredSentence) -> bool:
     """Whether a sentence is about what the question pins its answer to.
 
     * the question's focus names (all of them for a number, unless it compares);
-    * the asked year and month, when the sentence dates itself;
+    * the asked year, month and quarter, when the sentence dates itself;
     * the asked role, for a person.
 
     Args:
@@ -425,9 +451,20 @@ def qualifies(question: str, slot: Slot, sentence: ScoredSentence) -> bool:
         return False  # a value about something else ("0.5 MW" of another plant)
     if slot is not Slot.DATE and _other_year(question, sentence):
         return False  # the 2023 figure, when 2024 was asked for
-    if _other_month(question, sentence):
+    if _other_month(question, sentence) or _other_quarter(question, sentence):
         return False
     return slot is not Slot.PERSON or _roles_agree(question, sentence)
+
+
+def _measure_first(question: str, slot: Slot, window: list[ScoredSentence]) -> list[ScoredSentence]:
+    """The window with sentences naming the asked measure ("Umsatz" for revenue) first."""
+    stems = lexicon.measure_stems(question) if slot.numeric else ()
+    if not stems:
+        return window
+    names = [any(stem in lexicon.fold(s.text) for stem in stems) for s in window]
+    return [s for s, n in zip(window, names, strict=True) if n] + [
+        s for s, n in zip(window, names, strict=True) if not n
+    ]
 
 
 def locate(
@@ -449,9 +486,8 @@ def locate(
     excluded = excluded_by(question, slot)
     terms = set(tokenize(question))
     floor = scored[0].score - SPAN_MARGIN
-    for sentence in scored[:SPAN_SENTENCES]:
-        if sentence.score < floor:
-            break
+    window = [s for s in scored[:SPAN_SENTENCES] if s.score >= floor]
+    for sentence in _measure_first(question, slot, window):
         values = [
             v
             for v in find_values(sentence.text, slot)

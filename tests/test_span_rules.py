@@ -125,6 +125,33 @@ def test_locate_skips_a_denied_value_for_the_next_one() -> None:
     assert found is not None and found.short == "end of 2028"
 
 
+# ----------------------------------------------------------------------- quarters, measures
+
+RESULTS = (
+    "Für das vierte Quartal stellt Veltrion einen Umsatz von 3,00 Mrd. Euro in Aussicht.",
+    "Unter dem Strich blieb ein Nettogewinn von 318 Mio. Euro.",
+    "Der Umsatz stieg im dritten Quartal um 11 % auf 2,84 Mrd. Euro.",
+)
+
+
+def test_a_sentence_about_another_quarter_does_not_answer() -> None:
+    found = span("How much did Veltrion earn in Q3?", RESULTS[0], RESULTS[1])
+    assert found is not None and found.short == "318 million euros"
+
+
+@pytest.mark.parametrize(
+    ("question", "short"),
+    [
+        ("What revenue did Veltrion report for the third quarter?", "2.84 billion euros"),
+        ("How much net profit did Veltrion make in Q3?", "318 million euros"),
+        ("Wie hoch war Veltrions Umsatz während des dritten Quartals?", "2,84 Mrd. Euro"),
+    ],
+)
+def test_the_sentence_naming_the_asked_measure_is_tried_first(question: str, short: str) -> None:
+    found = span(question, *RESULTS, title="Veltrion")
+    assert found is not None and found.short == short
+
+
 # ----------------------------------------------------------------------- about
 
 
