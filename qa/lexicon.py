@@ -257,13 +257,16 @@ NEGATIONS_DE = frozenset(
 MEASURES: tuple[tuple[re.Pattern[str], tuple[str, ...]], ...] = tuple(
     (re.compile(question, re.IGNORECASE), stems)
     for question, stems in (
-        (r"\b(revenue|sales|turnover|umsatz\w*|erl[öo]s\w*)\b", ("umsatz", "erlos")),
-        (r"\b(profit|earnings|income|\w*gewinn\w*|überschuss\w*)\b", ("gewinn", "uberschuss")),
-        (r"\b(loss|losses|verlust\w*)\b", ("verlust",)),
+        (r"\b(revenue|sales|turnover|umsatz\w*|erl[öo]s\w*)\b", ("umsatz", "erlos", "einnahmen")),
+        (
+            r"\b(profit|earnings|income|\w*gewinn\w*|überschuss\w*)\b",
+            ("gewinn", "uberschuss", "verdien"),
+        ),
+        (r"\b(loss|losses|verlust\w*)\b", ("verlust", "minus")),
         (r"\b(damage|damages|sch[aä]d\w*)\b", ("schaden",)),
-        (r"\b(aid|relief|\w*hilfe\w*)\b", ("hilfe",)),
-        (r"\b(subsid\w*|funding|f[öo]rder\w*)\b", ("forder",)),
-        (r"\b(investment|invest\w*)\b", ("investition", "investier")),
+        (r"\b(aid|relief|\w*hilfe\w*)\b", ("hilfe", "unterstutz")),
+        (r"\b(subsid\w*|funding|förder\w*|gefördert)\b", ("forder", "zuschuss", "subvention")),
+        (r"\b(investment|invest\w*)\b", ("investition", "investier", "invest")),
         (r"\b(unemployment|arbeitslos\w*)\b", ("arbeitslos",)),
     )
 )

@@ -121,8 +121,11 @@ _INTERROGATIVES: tuple[tuple[Slot, re.Pattern[str]], ...] = (
             (
                 r"\bhow much (money|did|does|do|will|would|is|was|are|were|has|have|"
                 r"had)\b.*\b(cost|costs|pay|paid|spend|spent|invest\w*|earn\w*|worth|fee|price)\b|"
-                r"\bhow much money\b|\bwas kost|\bwie teuer\b|\bwie ?viel (geld|kostet|kosten|"
-                r"zahlt\w*|verdien\w*|investier\w*)"
+                r"\bhow much (money|\w+ aid|aid|funding|subsid\w*|damage)\b|\bwas kost|"
+                r"\bwie teuer\b|\bwie ?viel (\w*geld\w*|kostet|kosten|zahlt\w*|verdien\w*|"
+                r"investier\w*|\w*hilfe|f[öo]rder\w*)|\bwie ?viel\b.*\b(gekostet|kosten|kostet)\b|"
+                r"\bwie hoch (ist|war|sind|waren|wird|werden) (der|die|das) "
+                r"\w*(sch[äa]d\w*|kosten)\b"
             ),
             _Q,
         ),

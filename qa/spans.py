@@ -456,15 +456,27 @@ def qualifies(question: str, slot: Slot, sentence: ScoredSentence) -> bool:
     return slot is not Slot.PERSON or _roles_agree(question, sentence)
 
 
-def _measure_first(question: str, slot: Slot, window: list[ScoredSentence]) -> list[ScoredSentence]:
-    """The window with sentences naming the asked measure ("Umsatz" for revenue) first."""
-    stems = lexicon.measure_stems(question) if slot.numeric else ()
+def _naming_the_measure(
+    question: str, slot: Slot, window: list[ScoredSentence]
+) -> list[ScoredSentence]:
+    """The sentences that name the figure's asked measure ("Umsatz" for revenue).
+
+    A question that names none keeps the whole window. One that names a measure is not
+    answered by another measure's figure: "Wie viel Fördergeld …" is not the project's
+    cost. Sentences naming it come first, then those whose previous sentence names it
+    ("Der Umsatz stieg …; er …").
+    """
+    # Every measure listed is an amount or a rate: a count ("wie viele Mitarbeiter") or a
+    # date keeps its window whatever else a follow-up's rewrite carries along.
+    stems = lexicon.measure_stems(question) if slot in (Slot.MONEY, Slot.PERCENT) else ()
     if not stems:
         return window
-    names = [any(stem in lexicon.fold(s.text) for stem in stems) for s in window]
-    return [s for s, n in zip(window, names, strict=True) if n] + [
-        s for s, n in zip(window, names, strict=True) if not n
-    ]
+
+    def names(text: str) -> bool:
+        return any(stem in lexicon.fold(text) for stem in stems)
+
+    own = [s for s in window if names(s.text)]
+    return own + [s for s in window if s not in own and names(previous_sentence(s))]
 
 
 def locate(
@@ -487,7 +499,7 @@ def locate(
     terms = set(tokenize(question))
     floor = scored[0].score - SPAN_MARGIN
     window = [s for s in scored[:SPAN_SENTENCES] if s.score >= floor]
-    for sentence in _measure_first(question, slot, window):
+    for sentence in _naming_the_measure(question, slot, window):
         values = [
             v
             for v in find_values(sentence.text, slot)

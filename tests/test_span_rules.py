@@ -152,6 +152,17 @@ def test_the_sentence_naming_the_asked_measure_is_tried_first(question: str, sho
     assert found is not None and found.short == short
 
 
+def test_a_figure_of_another_measure_is_a_missing_detail() -> None:
+    # The pipeline's cost is no subsidy; the question names one, the article does not.
+    sentences = (
+        "Die Wasserstoffleitung Baltic H2 Link soll rund 2,9 Mrd. Euro kosten.",
+        "Die Leitung wird 270 Kilometer lang.",
+    )
+    assert span("Wie viel Fördergeld hat die EU für Baltic H2 Link bewilligt?", *sentences) is None
+    found = span("Wie viel kostet die Leitung Baltic H2 Link für Lubmin?", *sentences)
+    assert found is not None and found.short == "rund 2,9 Mrd. Euro"
+
+
 # ----------------------------------------------------------------------- about
 
 
@@ -517,6 +528,12 @@ def test_a_year_before_christ_is_no_count() -> None:
         ("What is the name of the construction company?", Slot.ORG),
         ("In welchen sieben europäischen Ländern wird die Drohne getestet?", Slot.PLACE),
         ("Wie heißt der indische Handelsminister?", Slot.PERSON),
+        # Money, named by what it is for.
+        ("Wie viel Fördergeld hat die EU bewilligt?", Slot.MONEY),
+        ("Wie hoch ist der Sachschaden durch den Sturm?", Slot.MONEY),
+        ("Wie viel hat der Batteriespeicher gekostet?", Slot.MONEY),
+        ("How much emergency aid has the government provided?", Slot.MONEY),
+        ("Wie viele Todesopfer forderte das Hochwasser?", Slot.COUNT),
     ],
 )
 def test_question_slot_for_new_head_nouns(question: str, slot: Slot) -> None:
