@@ -425,6 +425,8 @@ def _name_values(text: str, slot: Slot) -> list[Value]:
 # the question (asked side). Values whose class differs from the asked class are not
 # answers ("650 Megawatt" does not answer "how many employees").
 _UNIT_CLASSES: dict[str, re.Pattern[str]] = {
+    # First: "how old was the pedestrian who was killed" asks for an age, not people.
+    "age": re.compile(r"\b(how old|wie alt|jährige\w*|years? old|jahre alt|alter|age)\b", re.I),
     "people": re.compile(
         r"\b(people|persons?|dead|deaths?|died|killed|victims?|injured|employees?|workers?|"
         r"staff|residents?|inhabitants?|passengers?|visitors?|participants?|spectators?|"
@@ -447,7 +449,6 @@ _UNIT_CLASSES: dict[str, re.Pattern[str]] = {
         re.I,
     ),
     "weight": re.compile(r"\b(tonnen|tonnes?|tons?|kilogramm|kg)\b", re.I),
-    "age": re.compile(r"\b(how old|wie alt|jährige\w*|years? old|jahre alt|alter|age)\b", re.I),
     "clock": re.compile(r"\b(uhr|o'clock|what time|um wie viel uhr)\b", re.I),
     "speed": re.compile(r"\b(km/h|knoten|knots|speed|geschwindigkeit)\b", re.I),
 }

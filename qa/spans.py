@@ -186,10 +186,14 @@ def _people_roles(text: str) -> set[str]:
 
 
 def _same_people(question: str, sentence: str, value: Value) -> bool:
-    """A count of people answers only when it counts the same people the question asks about."""
+    """A count of people answers only when it counts the same people the question asks about.
+
+    When the question names who (the arrested, the dead), the sentence must say so near
+    the value: "14 Löschflugzeuge" or "4.500 Menschen" count no arrests.
+    """
     asked = _people_roles(question)
     found = _people_roles(sentence[max(0, value.start - 40) : value.end + 50])
-    return not asked or not found or bool(asked & found)
+    return not asked or bool(asked & found)
 
 
 # "laut dem Artikel vom März 2025", "the September 2025 report": when it was said, not

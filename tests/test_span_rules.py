@@ -431,6 +431,9 @@ def test_a_count_is_not_rejected_by_the_unit_of_the_next_value() -> None:
 INJURED = "280 Menschen seien verletzt worden, teilte die Polizei mit."
 DEAD = "Bei dem Unglück kamen neun Menschen ums Leben."
 HELPERS = "Mehr als 400 Rettungskräfte waren im Einsatz."
+EVACUEES = "Mehr als 4.500 Menschen mussten Hotels und Campingplätze an der Küste räumen."
+ARRESTS = "Die Polizei hat 14 Verdächtige festgenommen."
+DRIVER = "Ein 54-jähriger Autofahrer wurde von einem Baum erschlagen und getötet."
 
 
 @pytest.mark.parametrize(
@@ -443,6 +446,11 @@ HELPERS = "Mehr als 400 Rettungskräfte waren im Einsatz."
         ("How many people were injured?", DEAD, "neun Menschen", False),
         ("How many people were injured?", INJURED, "280 Menschen", True),
         ("Wie viele Menschen starben bei dem Unglück?", DEAD, "neun Menschen", True),
+        # Who is asked about must be said near the value: plain "Menschen" are no arrests.
+        ("How many people were arrested?", EVACUEES, "4.500 Menschen", False),
+        ("How many people were arrested?", ARRESTS, "14", True),
+        ("How old was the pedestrian who was killed?", DRIVER, "54", True),
+        ("How many people were killed?", DRIVER, "54", False),  # an age, not a count
     ],
 )
 def test_people_counts_agree_on_who_is_counted(
