@@ -34,8 +34,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import platform
 import statistics
 import sys
 import tempfile
@@ -44,61 +42,16 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-#: The seed questions of ``qa bench`` (English and German, over the bundled samples).
-QUESTIONS = (
-    "When could humans land on Mars?",
-    "Who offered a nuclear power plant for Musk's Mars mission?",
-    "Was bot Russland für die Mars-Mission an?",
-    "Wie hoch schätzt Musk die Chancen für den Starship-Flug zum Mars ein?",
-    "How much more will the Nordlicht wind farm cost?",
-    "Wie viele Menschen starben beim Hochwasser im Piemont?",
-    "What did the ECB decide about the deposit rate?",
-    "Wer gewann den Berlin-Marathon mit Weltrekord?",
-    "How high was inflation in March?",
-    "Wann wurde das Klanghaus in Marlingen eröffnet?",
-)
-
-CPU_FLAG_NAMES = (
-    "avx",
-    "avx2",
-    "fma",
-    "f16c",
-    "avx512f",
-    "avx512bw",
-    "avx512vl",
-    "avx512_vnni",
-    "avx512_bf16",
-    "avx512vbmi",
-    "avx_vnni",
-    "amx_tile",
-    "amx_int8",
-    "amx_bf16",
-)
-
+from eval.bench.common import QUESTIONS  # the seed questions of ``qa bench``
 
 # --------------------------------------------------------------------------- machine
 
 
 def machine() -> dict[str, Any]:
-    """CPU model, the SIMD flags that matter for llama.cpp, cores and load."""
-    model, flags = platform.processor() or "unknown", set()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-            elif line.startswith("flags"):
-                flags = set(line.split(":", 1)[1].split())
-            if flags and model != "unknown":
-                break
-    except OSError:
-        pass
-    return {
-        "cpu": model,
-        "flags": [f for f in CPU_FLAG_NAMES if f in flags],
-        "cpus": os.cpu_count(),
-        "load_avg": os.getloadavg(),
-        "python": platform.python_version(),
-    }
+    """The bench's machine record (CPU model, kind, flags, llama.cpp build, load)."""
+    from eval.bench.machine import machine_info
+
+    return machine_info()
 
 
 def llama_build() -> dict[str, Any]:

@@ -25,18 +25,7 @@ import tempfile
 import time
 from pathlib import Path
 
-QUESTIONS = (
-    "When could humans land on Mars?",
-    "Who offered a nuclear power plant for Musk's Mars mission?",
-    "Was bot Russland für die Mars-Mission an?",
-    "Wie hoch schätzt Musk die Chancen für den Starship-Flug zum Mars ein?",
-    "How much more will the Nordlicht wind farm cost?",
-    "Wie viele Menschen starben beim Hochwasser im Piemont?",
-    "What did the ECB decide about the deposit rate?",
-    "Wer gewann den Berlin-Marathon mit Weltrekord?",
-    "How high was inflation in March?",
-    "Wann wurde das Klanghaus in Marlingen eröffnet?",
-)
+from eval.bench.common import QUESTIONS
 
 
 def _cpu() -> str:
