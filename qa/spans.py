@@ -434,7 +434,9 @@ def render(group: Sequence[Value], sentence: ScoredSentence, lang: str) -> tuple
     return short, start, end
 
 
-def qualifies(question: str, slot: Slot, sentence: ScoredSentence) -> bool:
+def qualifies(
+    question: str, slot: Slot, sentence: ScoredSentence, focus: Sequence[str] | None = None
+) -> bool:
     """Whether a sentence is about what the question pins its answer to.
 
     * the question's focus names (all of them for a number, unless it compares);
@@ -445,11 +447,12 @@ def qualifies(question: str, slot: Slot, sentence: ScoredSentence) -> bool:
         question: The standalone question.
         slot: What it asks for.
         sentence: A candidate evidence sentence.
+        focus: The question's :func:`focus_names`, when the caller has them already.
 
     Returns:
         False when the sentence's value would be about something else.
     """
-    focus = focus_names(question)
+    focus = focus_names(question) if focus is None else focus
     every = slot.numeric and not _COMPARISON.search(question)
     if focus and not about(sentence, focus, every=every):
         return False  # a value about something else ("0.5 MW" of another plant)
@@ -503,6 +506,7 @@ def locate(
     terms = set(tokenize(question))
     floor = scored[0].score - SPAN_MARGIN
     window = [s for s in scored[:SPAN_SENTENCES] if s.score >= floor]
+    focus = focus_names(question)  # once: it detects the question's language
     for sentence in _naming_the_measure(question, slot, window):
         values = [
             v
@@ -511,7 +515,7 @@ def locate(
         ]
         if slot is Slot.DATE:
             values = [v for v in values if _in_asked_month(question, v, sentence)]
-        if not values or not qualifies(question, slot, sentence):
+        if not values or not qualifies(question, slot, sentence, focus):
             continue
         pick = min(
             range(len(values)), key=lambda i: _distance_to_terms(sentence.text, values[i], terms)
