@@ -18,7 +18,7 @@ from qa import lexicon
 from qa.drafts import Draft, Finding
 from qa.evidence import ScoredSentence
 from qa.slots import Slot
-from qa.spans import AnswerSpan, locate
+from qa.spans import AnswerSpan, evidence_focus, locate
 from qa.types import Outcome
 
 # A second sentence from another article is quoted too when it scores nearly as well:
@@ -67,7 +67,9 @@ def with_update(
     article = lead.sentence.hit.chunk.article_id
     floor = lead.sentence.score - SECOND_VALUE_MARGIN
     others = [s for s in scored if s.hit.chunk.article_id != article and s.score >= floor]
-    other = locate(question, slot, others, lang) if others else None
+    # The names to be about come from all the evidence, not from the runner-ups alone.
+    focus = evidence_focus(question, scored)
+    other = locate(question, slot, others, lang, focus) if others else None
     if other is None or lexicon.fold(other.short) == lexicon.fold(lead.short):
         return (finding(lead),)
     pair = sorted((lead, other), key=lambda s: s.sentence.hit.chunk.published, reverse=True)

@@ -33,6 +33,7 @@ from qa.extractive import with_update
 from qa.slots import Slot, find_values
 from qa.spans import (
     AnswerSpan,
+    evidence_focus,
     excluded_by,
     fits,
     locate,
@@ -239,6 +240,7 @@ def draft_from_reply(
     span = AnswerSpan(sentence, where[0], where[1], (), "")
     if slot.typed:
         excluded = excluded_by(question, slot)
+        focus = evidence_focus(question, scored)
         values = tuple(
             v
             for v in find_values(sentence.text, slot)
@@ -250,7 +252,7 @@ def draft_from_reply(
         if not values:
             # The span is not of the asked kind ("March 2025" for a price): look for the
             # slot in the same sentence, else the articles do not give it.
-            located = locate(question, slot, [sentence], lang)
+            located = locate(question, slot, [sentence], lang, focus)
             if located is None:
                 return Draft(
                     Outcome.MISSING_DETAIL, (Finding(sentence, None, sentence.text),), slot
@@ -258,12 +260,12 @@ def draft_from_reply(
             span = located
         else:
             span = AnswerSpan(sentence, where[0], where[1], values, "")
-        located = locate(question, slot, scored, lang)
+        located = locate(question, slot, scored, lang, focus)
         if located is not None and _rank(scored, located.sentence) + 2 <= _rank(scored, sentence):
             # The rules find the asked-for value in a sentence ranked well above the
             # model's pick: the two readings disagree, so the model's is not trusted.
             return None
-        if not qualifies(question, slot, sentence):
+        if not qualifies(question, slot, sentence, focus):
             return Draft(Outcome.MISSING_DETAIL, (Finding(sentence, None, sentence.text),), slot)
         if not span.short:
             short, start, end = render(span.values, sentence, lang)

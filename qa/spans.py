@@ -150,7 +150,9 @@ def _same_noun(question: str, sentence: str, value: Value) -> bool:
     return a[-5:] in f or f[-5:] in a or a[:5] == f[:5]
 
 
-_COMPARISON = re.compile(r"\b(or|oder|vs\.?|versus|than|als)\b", re.IGNORECASE)
+_COMPARISON = re.compile(
+    r"\b(or|oder|vs\.?|versus|than|als|compared|verglichen|gegenüber)\b", re.IGNORECASE
+)
 
 # "Which city or region" is not answered by a country or a continent.
 _NARROW_PLACE = re.compile(
@@ -159,7 +161,10 @@ _NARROW_PLACE = re.compile(
     re.IGNORECASE,
 )
 _MEASURES = frozenset({"power", "energy", "area", "length", "weight", "speed", "clock"})
-_AGE_VALUE = re.compile(r"jährig|jahre alt|years? old|\(\d+\)|im alter von|aged\s\d", re.I)
+_AGE_VALUE = re.compile(
+    r"jährig|jahre alt|years? old|\(\d+\)|im alter von|aged\s\d|(millionen|milliarden) jahre",
+    re.I,
+)
 
 # Who is counted, finer than "people": the dead are not the injured, nor the helpers.
 _PEOPLE_ROLES: dict[str, re.Pattern[str]] = {
@@ -219,7 +224,9 @@ def _other_year(question: str, sentence: ScoredSentence) -> bool:
     said = set(_QUESTION_YEAR.findall(sentence.text))
     if not said:
         return False
-    return not asked <= said | set(_QUESTION_YEAR.findall(previous_sentence(sentence)))
+    # One asked year is enough: "from 1995 to 2000 compared to 2000 to 2005" is often
+    # told one period per sentence.
+    return not asked & (said | set(_QUESTION_YEAR.findall(previous_sentence(sentence))))
 
 
 def _months(text: str) -> set[str]:
@@ -486,8 +493,35 @@ def _naming_the_measure(
     return own + [s for s in window if s not in own and names(previous_sentence(s))]
 
 
+def evidence_focus(question: str, evidence: Sequence[ScoredSentence]) -> list[str]:
+    """The question's focus names that some evidence sentence mentions (else all of them).
+
+    A name no sentence (nor its title) mentions cannot tell sentences apart: mostly it
+    is translated ("European Convention on Human Rights" is "Europäische
+    Menschenrechtskonvention", "Treaty" is "Vertrag"), so requiring it would refuse
+    answers the evidence gives. Places and demonyms are always kept (they are checked
+    in German too). When no name is left, all are kept: the question is about
+    something the articles do not cover.
+    """
+    focus = focus_names(question)
+    present = [
+        name for name in focus if _translatable(name) or any(about(s, [name]) for s in evidence)
+    ]
+    return present or focus
+
+
+def _translatable(name: str) -> bool:
+    # Places and demonyms are checked in German too ("Finland" in "Finnland"): their
+    # absence from a sentence is evidence, not a translation gap.
+    return any(lexicon.place_key(word) or word.lower() in lexicon.DEMONYMS for word in name.split())
+
+
 def locate(
-    question: str, slot: Slot, scored: Sequence[ScoredSentence], lang: str
+    question: str,
+    slot: Slot,
+    scored: Sequence[ScoredSentence],
+    lang: str,
+    focus: Sequence[str] | None = None,
 ) -> AnswerSpan | None:
     """The answer span: a value of the question's slot in one of the best sentences.
 
@@ -496,6 +530,8 @@ def locate(
         slot: What it asks for (``Slot.OTHER`` finds nothing).
         scored: Evidence sentences, best first.
         lang: The question's language, for the rendering.
+        focus: The names the sentence must be about (default:
+            :func:`evidence_focus` over ``scored``).
 
     Returns:
         The span, or None when no good sentence holds a value of the slot.
@@ -506,7 +542,8 @@ def locate(
     terms = set(tokenize(question))
     floor = scored[0].score - SPAN_MARGIN
     window = [s for s in scored[:SPAN_SENTENCES] if s.score >= floor]
-    focus = focus_names(question)  # once: it detects the question's language
+    if focus is None:
+        focus = evidence_focus(question, scored)
     for sentence in _naming_the_measure(question, slot, window):
         values = [
             v

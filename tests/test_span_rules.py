@@ -263,6 +263,21 @@ def test_a_numeric_question_needs_every_focus_name() -> None:
     assert span("How much did Finland and Sweden pay into the fund?", sweden) is None
 
 
+def test_a_focus_name_no_evidence_mentions_is_not_required() -> None:
+    # "Greenland" is "Grönland" in the text: the gazetteer does not know it, and no
+    # sentence has the English form, so it cannot tell sentences apart.
+    treaty = "Grönland unterzeichnete 1985 einen Vertrag, der ihm einen Sonderstatus gab."
+    found = span("When did Greenland sign a Treaty granting it special status?", treaty)
+    assert found is not None and found.text == "1985"
+
+
+def test_a_focus_name_some_evidence_mentions_is_still_required() -> None:
+    other = "Kwantica beschäftigt 40 Mitarbeiter in München."
+    kurzarbeit = "Betriebe meldeten für rund 212.000 Beschäftigte Kurzarbeit an."
+    question = "How many employees does the start-up Kwantica have?"
+    assert span(question, kurzarbeit, other).sentence.text == other
+
+
 def test_a_comparison_needs_only_one_focus_name() -> None:
     sweden = "Schweden zahlt 120 Mio. Euro in den Fonds ein."
     found = span("How much did Finland or Sweden pay into the fund?", sweden, slot=Slot.MONEY)

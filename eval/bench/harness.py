@@ -27,7 +27,7 @@ from eval.bench.retrieval import ScaleJob, bench_server, bench_size
 from eval.bench.scale import sentence_vectors
 from eval.synthetic import SentencePool
 from index.articles import load_articles
-from index.embedding import Embedder
+from index.embedding import Embedder, load_embedder
 from qa.engine import close_default_engines, default_engine
 from qa.settings import Settings
 
@@ -177,14 +177,34 @@ def _scale_job(
     )
 
 
+def _naive_embedder(embedder: Embedder, base: Settings, details: dict[str, Any]) -> Embedder:
+    """The e5 weights through sentence-transformers (torch), as a naive pipeline runs them.
+
+    Our indexer runs ``QA_EMBEDDING_RUNTIME`` (ONNX Runtime by default); giving the
+    baseline the same runtime would hide what the runtime choice buys.
+    """
+    if base.embedder != "e5" or base.embedding_runtime == "torch":
+        details["naive_embedder_runtime"] = "same as ours"
+        return embedder
+    details["naive_embedder_runtime"] = "torch (sentence-transformers)"
+    return load_embedder("e5", base.model_dir, runtime="torch")
+
+
 def _measure(
     config: BenchConfig, base: Settings, work: Path, details: dict, notes: list, log: Log
 ) -> tuple[ScaleJob, list[Path]]:
     """Every measurement, in order; returns the scale job and the sample files."""
     embedder = _load_embedder(base, details, log)
     paths = sample_paths(config.quick)
+    naive_embedder = _naive_embedder(embedder, base, details)
     details["indexing"], sample = bench_indexing(
-        paths, embedder=embedder, base=base, work=work, repeat=config.repeat, log=log
+        paths,
+        embedder=embedder,
+        naive_embedder=naive_embedder,
+        base=base,
+        work=work,
+        repeat=config.repeat,
+        log=log,
     )
     if details["indexing"]["reindex_embedded_chunks"]:
         notes.append(

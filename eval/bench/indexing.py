@@ -101,14 +101,16 @@ def _load(paths: Sequence[Path]) -> _Corpus:
     return _Corpus(tuple(paths), loaded.articles, chunks_of(loaded.articles, params), params)
 
 
-def _warm_up(corpus: _Corpus, embedder: Embedder, base: Settings, work: Path) -> None:
+def _warm_up(
+    corpus: _Corpus, embedder: Embedder, naive_embedder: Embedder, base: Settings, work: Path
+) -> None:
     # Untimed: first Chroma client, first torch forward pass and the lazy imports would
     # otherwise all be charged to whichever pipeline runs first.
     warm = base.with_(data_dir=work / "warm-up")
     store, _ = default_engine(warm).open_for_writing()
     first = corpus.articles[:1]
     index_articles(first, store=store, embedder=embedder, lexical_dir=lexical_dir(warm))
-    naive_index(first, embedder, work / "warm-up-naive")
+    naive_index(first, naive_embedder, work / "warm-up-naive")
 
 
 def _timed(runs: dict[str, list[float]], name: str, fn: Callable[[], Any]) -> Any:
@@ -156,6 +158,7 @@ def _one_run(
     r: int,
     corpus: _Corpus,
     embedder: Embedder,
+    naive_embedder: Embedder,
     base: Settings,
     work: Path,
     runs: dict[str, list[float]],
@@ -165,7 +168,7 @@ def _one_run(
     report = _run_indexer(corpus, settings, runs)
     vectors = _timed(runs, "embed_only", lambda: embedder.embed_passages(corpus.texts))
     _run_store_only(corpus, vectors, base.with_(data_dir=work / f"write-only-{r}"), runs)
-    _timed(runs, "naive", lambda: naive_index(corpus.articles, embedder, work / f"naive-{r}"))
+    _timed(runs, "naive", lambda: naive_index(corpus.articles, naive_embedder, work / f"naive-{r}"))
     return settings, report.timings
 
 
@@ -264,6 +267,7 @@ def bench_indexing(
     paths: Sequence[Path],
     *,
     embedder: Embedder,
+    naive_embedder: Embedder,
     base: Settings,
     work: Path,
     repeat: int,
@@ -274,6 +278,9 @@ def bench_indexing(
     Args:
         paths: Article files.
         embedder: The loaded embedder.
+        naive_embedder: What the naive LangChain pipeline embeds with: the same weights
+            through sentence-transformers, as a LangChain user's
+            ``HuggingFaceEmbeddings`` would run them.
         base: Settings the temporary indexes are derived from.
         work: Scratch folder (one data dir per run).
         repeat: Runs of each pipeline.
@@ -287,7 +294,7 @@ def bench_indexing(
     """
     corpus = _load(paths)
     tokens = _token_counts(corpus, embedder, base.model_dir)
-    _warm_up(corpus, embedder, base, work)
+    _warm_up(corpus, embedder, naive_embedder, base, work)
     runs: dict[str, list[float]] = {k: [] for k in _PIPELINES}
     stages: dict[str, list[float]] = {}
     settings = base
@@ -296,7 +303,7 @@ def bench_indexing(
             f"indexing {len(corpus.articles)} articles ({len(corpus.chunks)} chunks), "
             f"run {r + 1}/{repeat}"
         )
-        settings, timings = _one_run(r, corpus, embedder, base, work, runs)
+        settings, timings = _one_run(r, corpus, embedder, naive_embedder, base, work, runs)
         for stage, seconds in timings.items():
             stages.setdefault(stage, []).append(seconds)
     log("re-indexing the unchanged corpus")
