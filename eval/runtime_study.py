@@ -49,10 +49,10 @@ from typing import Any
 
 import numpy as np
 
+from eval.bench.indexing import chunks_of
 from eval.metrics import recall_at_k
 from eval.sentence_vectors_study import cpu_kind
 from index.articles import load_articles
-from index.chunking import chunk_article
 from index.e5_onnx import export_fp32, fuse_bert, quantize_int8
 from index.embedding import (
     E5_DIR_NAME,
@@ -88,19 +88,6 @@ class Corpus:
     questions: tuple[tuple[str, tuple[str, ...]], ...]  # (English question, gold ids)
 
 
-def _chunks(articles: Sequence[Article], params: ChunkParams) -> list[Chunk]:
-    return [
-        c
-        for a in articles
-        for c in chunk_article(
-            a,
-            target_chars=params.target_chars,
-            max_chars=params.max_chars,
-            overlap_sentences=params.overlap_sentences,
-        )
-    ]
-
-
 def load_corpus() -> Corpus:
     """Sample articles and XQuAD en-de (German paragraphs), chunked by the real chunker."""
     from eval.suite import xquad_dir
@@ -111,8 +98,8 @@ def load_corpus() -> Corpus:
     xquad = load_xquad(xquad_dir(), "en-de").dataset
     questions = tuple((q.question, tuple(q.article_ids)) for q in xquad.questions if q.article_ids)
     return Corpus(
-        sample_chunks=tuple(_chunks(samples, params)),
-        xquad_chunks=tuple(_chunks(xquad.articles, params)),
+        sample_chunks=tuple(chunks_of(samples, params)),
+        xquad_chunks=tuple(chunks_of(xquad.articles, params)),
         xquad_articles=tuple(xquad.articles),
         questions=questions,
     )
@@ -375,8 +362,8 @@ def run_tokens(corpus: Corpus, e5_dir: Path) -> dict[str, Any]:
     samples = load_articles([SAMPLES]).articles
     no_overlap = ChunkParams(overlap_sentences=0)
     sets = {
-        "samples": (list(corpus.sample_chunks), _chunks(samples, no_overlap)),
-        "xquad": (list(corpus.xquad_chunks), _chunks(corpus.xquad_articles, no_overlap)),
+        "samples": (list(corpus.sample_chunks), chunks_of(samples, no_overlap)),
+        "xquad": (list(corpus.xquad_chunks), chunks_of(corpus.xquad_articles, no_overlap)),
     }
     out: dict[str, Any] = {}
     for name, (chunks, flat) in sets.items():
@@ -405,7 +392,7 @@ def run_format(corpus: Corpus, emb: Any) -> dict[str, Any]:
     """XQuAD recall of one runtime with today's chunk format, without title, without overlap."""
     questions = [q for q, _gold in corpus.questions]
     qvecs = emb.embed_queries(questions)
-    flat = _chunks(corpus.xquad_articles, ChunkParams(overlap_sentences=0))
+    flat = chunks_of(corpus.xquad_articles, ChunkParams(overlap_sentences=0))
     variants = {
         "title + overlap (today)": (list(corpus.xquad_chunks), lambda c: c.context_text),
         "no title line": (list(corpus.xquad_chunks), lambda c: c.text),
