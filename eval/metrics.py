@@ -452,6 +452,27 @@ def answer_language(text: str) -> str:
     return detect_language(_CITATION_RE.sub(" ", text))
 
 
+# Where quoted material starts: German and English opening quote marks.
+_QUOTE_OPEN_RE = re.compile(r"[„“\"«»‚]")
+
+
+def own_words(answer: str) -> str:
+    """The answer without what it quotes: every line up to its first quote mark.
+
+    An answer without a lead line ("The articles don't say what it costs. The
+    closest they come to it is „…“") frames German titles and quotes in the
+    question's language; the quotes are the articles' words and must stay verbatim,
+    so only the frame says which language the assistant answered in.
+
+    Args:
+        answer: The full answer text.
+
+    Returns:
+        The frame text, lines joined by newlines.
+    """
+    return "\n".join(_QUOTE_OPEN_RE.split(line, 1)[0] for line in answer.splitlines())
+
+
 def language_match(text: str, expected_lang: str) -> float | None:
     """Whether an answer is in the expected language.
 
@@ -584,7 +605,7 @@ def score_record(record: EvalRecord) -> dict[str, float | None]:
                 record.citation_quotes, record.gold_evidence, record.lang
             )
     # The answer's own words: quoted evidence is in the articles' language by nature.
-    scores["language_match"] = language_match(record.short or record.answer, record.lang)
+    scores["language_match"] = language_match(record.short or own_words(record.answer), record.lang)
     return scores
 
 

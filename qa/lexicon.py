@@ -379,6 +379,17 @@ def place_mentions(text: str) -> Iterator[re.Match[str]]:
             yield m
 
 
+# Words that put the name after them in a place: "Strand von X", "the town of X".
+_PLACE_CUES = frozenset(
+    {
+        "stadt", "dorf", "gemeinde", "ortschaft", "ortsteil", "stadtteil", "provinz",
+        "bezirk", "landkreis", "strand", "küste", "insel", "hafen", "nähe", "nahe", "town",
+        "city", "village", "province", "district", "island", "beach", "coast", "port",
+        "near", "outskirts", "stadtrand",
+    }
+)  # fmt: skip
+
+
 def looks_like_org_acronym(token: str) -> bool:
     """Whether an all-caps or CamelCase token is probably an organisation (RIA, ESA, SpaceX)."""
     if token.upper() in _NOT_ORG_ACRONYMS or place_key(token):
@@ -418,6 +429,8 @@ def name_kind(name: str, text: str, start: int) -> str:
         return "person"
     if before and any(w in _ORG_CUES for w in before[-2:]):
         return "org"
+    if before and any(w in _PLACE_CUES for w in before[-2:]):
+        return "place"  # "vom Strand von Cala Gonone": a place the gazetteer lacks
     if len(words) == 1 and re.fullmatch(r"[A-Z][a-z]+[A-Z]\w*", words[0]):
         return "org"  # CamelCase brand: SpaceX, OpenAI
     return "unknown"

@@ -30,6 +30,7 @@ from qa.claims import check_claim
 from qa.drafts import Draft, Finding
 from qa.evidence import ScoredSentence
 from qa.extractive import with_update
+from qa.language import detect_language
 from qa.slots import Slot, find_values
 from qa.spans import (
     AnswerSpan,
@@ -190,7 +191,9 @@ def _short(extraction: Extraction, span: AnswerSpan, lang: str) -> str:
         v.slot is Slot.DATE and resolve(v.text, sentence.hit.chunk.published) for v in span.values
     ):
         return span.short  # a relative date: the code resolves it ("Ende März 2026")
-    if answer and len(answer) <= MAX_ANSWER_CHARS:
+    # The small model often answers a German question in English ("35 of 64 seats"):
+    # a rendering in the wrong language is not used, the verified span is.
+    if answer and len(answer) <= MAX_ANSWER_CHARS and detect_language(answer) in (lang, "unknown"):
         verdict = check_claim(answer, sentence.text, previous_sentence(sentence))
         if verdict.supported is not False:
             return answer

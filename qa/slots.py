@@ -347,6 +347,12 @@ def _is_year(text: str) -> bool:
     return bool(re.fullmatch(_YEAR, text.strip()))
 
 
+# "1,2 Mio. Solarmodule" counts 1.2 million: the scale word belongs to the number.
+_COUNT_SCALE_RE = re.compile(
+    rf"(?:{_NUM})\s?(?:Millionen|Million|Mio\.|Milliarden|Milliarde|Mrd\.|Tausend|million|"
+    r"billion|thousand)(?![\w])",
+    re.IGNORECASE,
+)
 _ERA = re.compile(r"\s?(?:v\.|n\.)\s?Chr\.|\s?(?:BC|AD|BCE|CE)\b")
 
 
@@ -377,7 +383,7 @@ def _numeric_values(text: str, slot: Slot) -> list[Value]:
         if _ERA.match(text, v.end):
             continue  # "15 v. Chr." is a year
         # Include the counted noun ("12 Menschen") when a quantity pattern covers it.
-        q = _QUANTITY_RE.match(text, v.start)
+        q = _QUANTITY_RE.match(text, v.start) or _COUNT_SCALE_RE.match(text, v.start)
         counts.append(Value(v.start, q.end(), text[v.start : q.end()], slot) if q else v)
     return _without_overlaps(counts)
 
@@ -438,7 +444,9 @@ _UNIT_CLASSES: dict[str, re.Pattern[str]] = {
     "power": re.compile(
         r"\b(mw|gw|kw|megawatt|gigawatt|kilowatt|output|capacity|leistung)\b", re.I
     ),
-    "energy": re.compile(r"\b(kwh|mwh|gwh|twh)\b", re.I),
+    "energy": re.compile(
+        r"\b(kwh|mwh|gwh|twh|\w*wattstunden|\w*watt-hours?|\w*watt hours?)\b", re.I
+    ),
     "area": re.compile(
         r"\b(hektar|hectares?|quadrat\w*|km²|m²|square|area|fläche|extent|ausdehnung)\b", re.I
     ),

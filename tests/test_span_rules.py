@@ -443,6 +443,21 @@ def test_a_count_is_not_rejected_by_the_unit_of_the_next_value() -> None:
     )
 
 
+def test_a_count_keeps_its_scale_word() -> None:
+    sentence = "Auf 820 Hektar wurden etwa 1,2 Mio. Solarmodule installiert."
+    question = "Wie viele Solarmodule wurden installiert?"
+    found = value(sentence, "1,2 Mio.", Slot.COUNT)
+    assert fits(question, Slot.COUNT, found, sentence)
+    located = span(question, sentence)
+    assert located is not None and located.values == (found,)
+
+
+def test_watt_hours_are_energy_not_a_count() -> None:
+    sentence = "Der Park soll jährlich rund 680 Gigawattstunden Strom erzeugen."
+    found = value(sentence, "680", Slot.COUNT)
+    assert not fits("How many solar modules were installed?", Slot.COUNT, found, sentence)
+
+
 INJURED = "280 Menschen seien verletzt worden, teilte die Polizei mit."
 DEAD = "Bei dem Unglück kamen neun Menschen ums Leben."
 HELPERS = "Mehr als 400 Rettungskräfte waren im Einsatz."
@@ -576,6 +591,18 @@ def test_question_slot_for_new_head_nouns(question: str, slot: Slot) -> None:
 )
 def test_name_kind_of_organisation_cue_words(name: str, kind: str) -> None:
     text = f"Das {name} wies die Vorwürfe zurück."
+    assert name_kind(name, text, text.index(name)) == kind
+
+
+@pytest.mark.parametrize(
+    ("text", "name", "kind"),
+    [
+        ("Sie wurden vom Strand von Cala Gonone gebracht.", "Cala Gonone", "place"),
+        ("The quake struck near Ercis at noon.", "Ercis", "place"),
+        ("Er sprach mit Cala Gonone über den Plan.", "Cala Gonone", "unknown"),
+    ],
+)
+def test_name_kind_from_a_place_cue(text: str, name: str, kind: str) -> None:
     assert name_kind(name, text, text.index(name)) == kind
 
 
