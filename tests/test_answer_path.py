@@ -201,14 +201,19 @@ def test_a_claim_without_checkable_facts_is_undecided() -> None:
 # ----------------------------------------------------------------- LLM replies
 
 
-def _reply_draft(reply: str, question: str = "Who is Putin's envoy?", slot: Slot = Slot.PERSON):
+def _reply_draft(
+    reply: str,
+    question: str = "Who is Putin's envoy?",
+    slot: Slot = Slot.PERSON,
+    lang: str = "en",
+):
     sentences = scored((ENVOY, 0.9), (MARS, 0.85))
     return draft_from_reply(
         reply,
         sentences,
         question=question,
         slot=slot,
-        lang="en",
+        lang=lang,
         scored=sentences,
         threshold=0.8,
     )
@@ -226,6 +231,19 @@ def test_a_wrong_role_in_the_rendering_falls_back_to_the_span() -> None:
     )
     draft = _reply_draft(reply)
     assert draft is not None and draft.findings[0].short == "Kirill Dmitriev"
+
+
+def test_a_rendering_in_the_wrong_language_falls_back_to_the_span() -> None:
+    reply = (
+        '{"sentence": 1, "span": "der Gesandte von Präsident Vladimir Putin für die '
+        'internationale Zusammenarbeit", "answer": "the envoy of President Putin for '
+        'international cooperation"}'
+    )
+    german = _reply_draft(reply, "Welche Rolle hat Kirill Dmitriev?", Slot.OTHER, lang="de")
+    assert german is not None
+    assert german.findings[0].short.startswith("der Gesandte von Präsident")
+    english = _reply_draft(reply, "What is Kirill Dmitriev's role?", Slot.OTHER)
+    assert english is not None and english.findings[0].short.startswith("the envoy")
 
 
 def test_a_span_found_in_no_sentence_is_unverified() -> None:

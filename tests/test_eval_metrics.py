@@ -21,6 +21,7 @@ from eval.metrics import (
     exact_match,
     latency_summary,
     normalize_answer,
+    own_words,
     percentile,
     recall_at_k,
     reciprocal_rank,
@@ -203,6 +204,16 @@ def test_answer_language_on_clear_sentences():
     assert answer_language("According to the report, the bridge was not closed.") == "en"
     assert answer_language("Olaf Scholz") == "unknown"
     assert answer_language("") == "unknown"
+
+
+def test_own_words_drop_what_the_answer_quotes():
+    refusal = (
+        "The articles don't say what it costs. The closest they come to it is "
+        "„Die Brücke über die Elbe“ (2025-03-12): „Die Brücke wurde im März eröffnet.“"
+    )
+    assert answer_language(refusal) == "de"  # the German quote outweighs the frame
+    assert answer_language(own_words(refusal)) == "en"
+    assert own_words('Zitat aus "Titel": „Satz.“\nZweite Zeile') == "Zitat aus \nZweite Zeile"
 
 
 # --- latency ---------------------------------------------------------------
