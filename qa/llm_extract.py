@@ -31,7 +31,7 @@ from qa.drafts import Draft, Finding
 from qa.evidence import ScoredSentence
 from qa.extractive import with_update
 from qa.language import detect_language
-from qa.slots import Slot, find_values
+from qa.slots import Slot
 from qa.spans import (
     AnswerSpan,
     evidence_focus,
@@ -41,6 +41,7 @@ from qa.spans import (
     previous_sentence,
     qualifies,
     render,
+    slot_values,
     to_english,
 )
 from qa.timeexpr import annotate, resolve
@@ -246,7 +247,7 @@ def draft_from_reply(
         focus = evidence_focus(question, scored)
         values = tuple(
             v
-            for v in find_values(sentence.text, slot)
+            for v in slot_values(question, slot, sentence.text)
             if where[0] <= v.start
             and v.end <= where[1]
             and fits(question, slot, v, sentence.text)

@@ -410,12 +410,18 @@ def _segments(text: str, start: int, run: str) -> list[tuple[int, str]]:
     return out
 
 
-def _name_values(text: str, slot: Slot) -> list[Value]:
+def _name_values(text: str, slot: Slot, agents: bool = False) -> list[Value]:
     out: list[Value] = []
+    others: list[Value] = []
     for m in _NAME_RUN.finditer(text):
         for start, name in _segments(text, m.start(), m.group(0)):
-            if lexicon.name_kind(name, text, start) == slot.value:
+            kind = lexicon.name_kind(name, text, start)
+            if kind == slot.value:
                 out.append(Value(start, start + len(name), name, slot))
+            elif agents and _agent_name(kind, name):
+                others.append(Value(start, start + len(name), name, slot))
+    if not out:
+        out = others  # a person named beside an organisation is still the likelier "who"
     if slot is Slot.ORG:
         for m in _ACRONYM.finditer(text):
             if lexicon.looks_like_org_acronym(m.group(0)):
@@ -470,12 +476,24 @@ def unit_class(text: str) -> str | None:
     return None
 
 
-def find_values(text: str, slot: Slot) -> list[Value]:
+def _agent_name(kind: str, name: str) -> bool:
+    """An organisation, or a run of two or more capitalised words of no known kind.
+
+    One capitalised word of unknown kind is usually a German noun ("Fraktionen"); two
+    in a row are usually a name ("New England Patriots").
+    """
+    return kind == "org" or (kind == "unknown" and len(name.split()) >= 2)
+
+
+def find_values(text: str, slot: Slot, *, agents: bool = False) -> list[Value]:
     """Values of ``slot`` in ``text``, in text order, without overlaps.
 
     Args:
         text: A sentence (German or English).
         slot: The kind of value wanted; ``Slot.OTHER`` finds nothing.
+        agents: For ``Slot.PERSON``: a question that asks who did something without
+            naming a role ("Who won the final?") may be answered by an organisation
+            or a team, so those names count too.
 
     Returns:
         The values with their character spans.
@@ -484,7 +502,7 @@ def find_values(text: str, slot: Slot) -> list[Value]:
         return []
     if slot.numeric:
         return _numeric_values(text, slot)
-    return _name_values(text, slot)
+    return _name_values(text, slot, agents and slot is Slot.PERSON)
 
 
 def numbers_in(text: str) -> set[str]:

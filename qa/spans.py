@@ -303,13 +303,38 @@ def _roles_agree(question: str, sentence: ScoredSentence) -> bool:
     return all(role_supported(r, context) for r in roles)
 
 
+_WHO_DID = re.compile(r"^\W*(?:who|wer)\s+(?!is\b|was\b|are\b|were\b|ist\b|war\b|sind\b)", re.I)
+_PERSON_WORDS = re.compile(
+    r"\b(person|man|woman|player|athlete|coach|candidate|runner|scientist|politician|"
+    r"spieler\w*|athlet\w*|trainer\w*|kandidat\w*|läufer\w*|forscher\w*|politiker\w*|"
+    r"mann|frau|\w+erin|led|leads|headed|heads|leitete|leitet|said|sagte|wrote|schrieb)\b",
+    re.I,
+)
+
+
+def asks_for_agent(question: str, slot: Slot) -> bool:
+    """Whether "who" asks who did something, which a team or a company may have done.
+
+    "Who won Super Bowl XLIX?" is answered by "New England Patriots"; "Who is the CEO
+    of X?" and "Who was the top scorer?" ask for a person (a role or "is/was").
+    """
+    if slot is not Slot.PERSON or not _WHO_DID.search(question):
+        return False
+    return not question_roles(question) and not _PERSON_WORDS.search(question)
+
+
+def slot_values(question: str, slot: Slot, text: str) -> list[Value]:
+    """The values of the question's slot in ``text`` (see :func:`asks_for_agent`)."""
+    return find_values(text, slot, agents=asks_for_agent(question, slot))
+
+
 def excluded_by(question: str, slot: Slot) -> Callable[[Value], bool]:
     """A test for values the question itself names.
 
     A year or a name in the question is not its answer ("Who is Putin's envoy?" is not
     answered by "Vladimir Putin").
     """
-    named = {lexicon.fold(v.text) for v in find_values(question, slot)}
+    named = {lexicon.fold(v.text) for v in slot_values(question, slot, question)}
     words = {lexicon.fold(w) for w in re.findall(r"\w+", re.sub(r"['’]s\b", "", question))}
 
     def excluded(value: Value) -> bool:
@@ -547,7 +572,7 @@ def locate(
     for sentence in _naming_the_measure(question, slot, window):
         values = [
             v
-            for v in find_values(sentence.text, slot)
+            for v in slot_values(question, slot, sentence.text)
             if not excluded(v) and fits(question, slot, v, sentence.text)
         ]
         if slot is Slot.DATE:

@@ -15,7 +15,7 @@ from qa.claims import question_roles
 from qa.evidence import ScoredSentence
 from qa.lexicon import is_broad_place, name_kind
 from qa.slots import Slot, Value, find_values, question_slot
-from qa.spans import AnswerSpan, about, fits, focus_names, locate
+from qa.spans import AnswerSpan, about, asks_for_agent, fits, focus_names, locate
 
 
 def evidence(
@@ -576,6 +576,34 @@ def test_a_year_before_christ_is_no_count() -> None:
 )
 def test_question_slot_for_new_head_nouns(question: str, slot: Slot) -> None:
     assert question_slot(question) is slot
+
+
+@pytest.mark.parametrize(
+    ("question", "agent"),
+    [
+        ("Who won the Super Bowl?", True),
+        ("Wer gewann das Finale?", True),
+        ("Who is the CEO of Hanse Offshore?", False),  # a role
+        ("Who was the top scorer?", False),  # is/was asks for a person
+        ("Who led the excavation?", False),  # a person's verb
+        ("Which player scored twice?", False),
+    ],
+)
+def test_asks_for_agent(question: str, agent: bool) -> None:
+    assert asks_for_agent(question, question_slot(question)) is agent
+
+
+def test_who_did_it_may_be_answered_by_a_team() -> None:
+    sentence = "Im Finale schlugen die New England Patriots die Gäste deutlich."
+    located = span("Who won the final?", sentence)
+    assert located is not None and located.short == "New England Patriots"
+    assert span("Who is the coach?", sentence) is None
+
+
+def test_who_did_it_prefers_a_person_in_the_same_sentence() -> None:
+    sentence = "Für die New England Patriots traf Tom Brady dreimal."
+    located = span("Who scored for the Patriots?", sentence)
+    assert located is not None and located.short == "Tom Brady"
 
 
 # ----------------------------------------------------------------------- lexicon, roles
