@@ -319,10 +319,11 @@ def _baseline_run(
 
 def xquad_dir() -> Path:
     """The shared XQuAD folder: ``shared/data/xquad`` beside the first ancestor that has it."""
-    for parent in Path(__file__).resolve().parents:
-        candidate = parent / "shared" / "data" / "xquad"
-        if candidate.is_dir():
-            return candidate
+    from eval.xquad import find_xquad_dir
+
+    found = find_xquad_dir(Path(__file__))
+    if found is not None:
+        return found
     raise ValueError("no shared/data/xquad folder found beside the checkout (XQuAD datasets)")
 
 

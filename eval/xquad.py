@@ -27,6 +27,27 @@ from eval.dataset import Dataset, load_squad
 GERMAN_FILE = "xquad.de.json"
 ENGLISH_FILE = "xquad.en.json"
 PAIRS: tuple[str, ...] = ("en-de", "de-de")
+#: Where the data lives, relative to a folder beside which the project is checked out.
+SHARED_SUBDIR = Path("shared") / "data" / "xquad"
+
+
+def find_xquad_dir(start: Path | None = None) -> Path | None:
+    """``shared/data/xquad`` beside the nearest ancestor of ``start`` that has it.
+
+    The data lives beside the checkout (``../shared/data/xquad``); a git worktree may
+    sit a level deeper, hence the search up the ancestors.
+
+    Args:
+        start: Where to search from (default: this file).
+
+    Returns:
+        The folder, or None when no ancestor has one.
+    """
+    for parent in Path(start or __file__).resolve().parents:
+        candidate = parent / SHARED_SUBDIR
+        if candidate.is_dir():
+            return candidate
+    return None
 
 
 @dataclass(frozen=True)

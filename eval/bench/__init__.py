@@ -16,6 +16,9 @@ and p95 reported):
   (:mod:`eval.synthetic`), in the embedded store and once against a real
   ``chroma run`` server (:mod:`eval.bench.scale` builds them,
   :mod:`eval.bench.retrieval` measures; :mod:`index.chroma_server`).
+* **A real-text point**: the German XQuAD paragraphs plus the samples, really embedded
+  and indexed, with extractive and hybrid latency and paragraph recall@1/@5 for 40
+  XQuAD en-de questions (:mod:`eval.bench.realtext`; ``--no-real-text``, ``--xquad``).
 * **Answer latency**: extractive, and the local LLM's time to first token and total
   (:mod:`eval.bench.answers`).
 * **Cold start** of ``qa ask --json`` in a subprocess, **peak RSS** of that process

@@ -30,7 +30,8 @@ def register(sub: Any) -> None:
     p.add_argument(
         "--quick",
         action="store_true",
-        help="smoke test: tiny corpus, one small size; no LLM, server or cold start",
+        help="smoke test: tiny corpus, one small size; no LLM, server, cold start or "
+        "real-text point",
     )
     p.add_argument("--json", action="store_true", help="print the results as one JSON object")
     p.add_argument("--out", type=Path, help="report folder (default: runs/bench/<time>)")
@@ -38,6 +39,23 @@ def register(sub: Any) -> None:
     p.add_argument("--no-llm", action="store_true", help="skip the LLM figures")
     p.add_argument("--no-server", action="store_true", help="skip the chroma server figures")
     p.add_argument("--seed", type=int, default=0, help="synthetic corpus seed")
+    p.add_argument(
+        "--no-real-text",
+        action="store_true",
+        help="skip the real-text point (XQuAD German paragraphs + samples, really embedded)",
+    )
+    p.add_argument(
+        "--xquad",
+        type=Path,
+        metavar="DIR",
+        help="XQuAD folder of the real-text point (default: ../shared/data/xquad)",
+    )
+    p.add_argument(
+        "--real-text-limit",
+        type=int,
+        metavar="N",
+        help="index only the first N XQuAD paragraphs (default: all 240)",
+    )
     p.set_defaults(func=cmd_bench)
 
 
@@ -45,12 +63,14 @@ def config_of(args: argparse.Namespace) -> BenchConfig:
     """The bench configuration from the parsed arguments.
 
     Raises:
-        ValueError: A non-positive ``--repeat`` or ``--chunks``.
+        ValueError: A non-positive ``--repeat``, ``--chunks`` or ``--real-text-limit``.
     """
     sizes = tuple(args.chunks or (QUICK_SIZES if args.quick else DEFAULT_SIZES))
     repeat = args.repeat or (1 if args.quick else 3)
     if repeat < 1 or any(n < 1 for n in sizes):
         raise ValueError("--repeat and --chunks must be positive")
+    if args.real_text_limit is not None and args.real_text_limit < 1:
+        raise ValueError("--real-text-limit must be positive")
     return BenchConfig(
         sizes=sizes,
         repeat=repeat,
@@ -59,6 +79,9 @@ def config_of(args: argparse.Namespace) -> BenchConfig:
         server=not args.no_server,
         reuse=args.reuse.resolve() if args.reuse else None,
         seed=args.seed,
+        real_text=not args.no_real_text,
+        xquad=args.xquad.resolve() if args.xquad else None,
+        real_text_limit=args.real_text_limit,
     )
 
 

@@ -22,6 +22,14 @@ from eval.bench.common import (
 from eval.bench.indexing import bench_indexing
 from eval.bench.machine import busy_at_start_note, cpu_snapshot, finish_machine_info, machine_info
 from eval.bench.processes import cold_start
+from eval.bench.realtext import (
+    NOT_MEASURED,
+    RealTextJob,
+    bench_real_text,
+    default_xquad_dir,
+    load_corpus,
+    skip_note,
+)
 from eval.bench.report import check_targets, headline
 from eval.bench.retrieval import ScaleJob, bench_server, bench_size
 from eval.bench.scale import sentence_vectors
@@ -54,6 +62,10 @@ class BenchConfig:
         server: Measure retrieval against a ``chroma run`` server.
         reuse: Folder keeping the scale indexes between runs, or None.
         seed: Synthetic corpus seed.
+        real_text: Measure the real-text point (XQuAD German paragraphs + samples);
+            skipped under ``quick`` and when the XQuAD folder is missing.
+        xquad: The XQuAD folder (default: ``../shared/data/xquad`` beside the checkout).
+        real_text_limit: XQuAD paragraphs indexed (None: all of them).
     """
 
     sizes: tuple[int, ...] = DEFAULT_SIZES
@@ -63,6 +75,9 @@ class BenchConfig:
     server: bool = True
     reuse: Path | None = None
     seed: int = 0
+    real_text: bool = True
+    xquad: Path | None = None
+    real_text_limit: int | None = None
 
 
 def sample_paths(quick: bool) -> list[Path]:
@@ -126,6 +141,37 @@ def _bench_scale(
         details["server"] = bench_server(job, min(config.sizes), work, log)
     except BenchError as exc:
         notes.append(f"server figures not measured: {exc}")
+
+
+def _bench_real_text(
+    config: BenchConfig, job: ScaleJob, work: Path, details: dict, notes: list[str], log: Log
+) -> None:
+    """The real-text point (:mod:`eval.bench.realtext`), or a note saying why not."""
+    folder = config.xquad or default_xquad_dir()
+    skipped = skip_note(quick=config.quick, enabled=config.real_text, folder=folder)
+    if skipped:
+        notes.append(skipped)
+        return
+    real = RealTextJob(
+        xquad_dir=folder,
+        sample_paths=tuple(sample_paths(quick=False)),
+        base=job.base,
+        work=work,
+        repeat=config.repeat,
+        k=job.k,
+        limit=config.real_text_limit,
+    )
+    try:
+        corpus = load_corpus(real)
+    except (FileNotFoundError, ValueError) as exc:
+        notes.append(f"{NOT_MEASURED}: {exc}")
+        return
+    details["real_text"] = figures = bench_real_text(real, corpus, log)
+    if figures["reindex_embedded_chunks"]:
+        notes.append(
+            f"FAIL: re-indexing the unchanged real-text corpus ({figures['chunks']} chunks) "
+            f"embedded {figures['reindex_embedded_chunks']} chunks (expected 0)"
+        )
 
 
 def _bench_cold_starts(
@@ -217,6 +263,7 @@ def _measure(
         notes.append(f"LLM figures not measured: {llm_reason}")
     job = _scale_job(config, embedder, base, config.reuse or work, paths, details, log)
     _bench_scale(config, job, work, details, notes, log)
+    _bench_real_text(config, job, work, details, notes, log)
     _bench_cold_starts(config, sample, llm_reason, details, notes)
     return job, paths
 
@@ -260,6 +307,8 @@ def run_bench(config: BenchConfig, settings: Settings, log: Log) -> dict[str, An
         "retrieval_k": job.k,
         "sample_files": len(paths),
         "reuse": str(config.reuse) if config.reuse else None,
+        "real_text": "real_text" in details,
+        "real_text_limit": config.real_text_limit,
     }
     results["notes"] = [*notes, SYNTHETIC_NOTE]
     results["targets"] = check_targets(results)

@@ -230,6 +230,31 @@ def _server_rows(sv: Mapping[str, Any]) -> list[Row]:
     ]  # fmt: skip
 
 
+def real_text_rows(rt: Mapping[str, Any]) -> list[Row]:
+    """Rows of the real-text point (:mod:`eval.bench.realtext`)."""
+    ex, hy, rs = rt["extractive"], rt["hybrid"], rt["reindex_unchanged_s"]
+    asked = f"{rt['questions']} XQuAD en-de questions"
+    return [
+        _row("real-text index_s", rt["index_s"],
+             note=f"{rt['articles']} articles ({rt['xquad_articles']} XQuAD German "
+             f"paragraphs + {rt['sample_articles']} samples), {rt['chunks']:,} chunks, "
+             "one run, real embeddings"),
+        _row("real-text index chunks/s / tokens/s",
+             _pair(rt["index_chunks_per_s"], rt["index_tokens_per_s"]),
+             note=f"tokens: {rt['token_count']}"),
+        _row("real-text reindex_unchanged_s", rs["p50"], rs["p95"],
+             f"embedded {rt['reindex_embedded_chunks']} chunks"),
+        _row("real-text extractive_ms", ex["p50"], ex["p95"],
+             f"{asked}, each timed as new (query embedding included); "
+             f"{ex['answers']} answers ({ex['abstained']} abstained)"),
+        _row("real-text hybrid_ms", hy["p50"], hy["p95"],
+             f"{asked}, k = {rt['retrieval_k']}; p50 query embedding "
+             f"{fmt(hy['embed_query_p50_ms'])} ms + search {fmt(hy['search_p50_ms'])} ms"),
+        _row("real-text recall@1 / @5", _pair(rt["recall@1"], rt["recall@5"]),
+             note="the question's XQuAD paragraph among the hybrid results"),
+    ]  # fmt: skip
+
+
 def _answer_rows(d: Mapping[str, Any]) -> list[Row]:
     ex = d["extractive"]
     stages = ", ".join(f"{k} {fmt(v)}" for k, v in ex["stage_p50_ms"].items() if v)
@@ -279,6 +304,8 @@ def table_rows(results: Mapping[str, Any]) -> list[Row]:
         rows += _scale_rows(s)
     if d.get("server"):
         rows += _server_rows(d["server"])
+    if d.get("real_text"):
+        rows += real_text_rows(d["real_text"])
     return rows + _answer_rows(d) + _process_rows(d)
 
 

@@ -22,10 +22,22 @@ from qa.resources import OpenIndex, lexical_dir
 from qa.settings import Settings
 
 
-def _retrieval_case(
+def retrieval_case(
     index: OpenIndex, case: str, *, questions: Sequence[str], repeat: int, k: int
 ) -> dict[str, Any]:
-    """Latency of one retrieval case over ``repeat`` passes of the questions."""
+    """Latency of one retrieval case over ``repeat`` passes of the questions.
+
+    Args:
+        index: The opened index.
+        case: A key of :data:`eval.bench.common.RETRIEVAL_CASES`.
+        questions: Questions to search for.
+        repeat: Passes over the questions.
+        k: Chunks asked for.
+
+    Returns:
+        Latency stats in ms (each search pays for its query embedding), queries/s,
+        the query embedding and the search alone, and the mean number of hits.
+    """
     from qa.retrieval import RetrievalParams, search
 
     mode, filters = RETRIEVAL_CASES[case]
@@ -77,7 +89,7 @@ def bench_retrieval(
     search(questions[0], index=index, k=k)
     out["first_query_ms"] = (time.perf_counter() - t) * 1000
     for case in RETRIEVAL_CASES:
-        out[case] = _retrieval_case(index, case, questions=questions, repeat=repeat, k=k)
+        out[case] = retrieval_case(index, case, questions=questions, repeat=repeat, k=k)
     return out
 
 
