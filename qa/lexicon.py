@@ -304,10 +304,12 @@ SCALES = {
 }
 # fmt: on
 
-# English demonyms -> German word stems that express the same place.
+# English demonyms -> German word stems that express the same place (and the machine
+# translation's slips of names: "Elon Musk" came out as "Elon Moschus").
 DEMONYMS: dict[str, tuple[str, ...]] = {
     "greens": ("grün",), "green": ("grün",), "roman": ("röm",), "antarctic": ("antarkt",),
-    "lunar": ("mond",), "ecb": ("ezb",), "un": ("uno", "un-", "vereinte nationen"),
+    "lunar": ("mond",), "ecb": ("ezb",), "musk": ("musk", "moschus"),
+    "un": ("uno", "un-", "vereinte nationen"),
     "imf": ("iwf",), "who": ("who", "weltgesundheit"), "nato": ("nato",),
     "russian": ("russ",), "chinese": ("chin",), "german": ("deutsch",),
     "american": ("amerikan", "us-", "usa"), "french": ("franz", "frankreich"),

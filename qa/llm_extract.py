@@ -41,6 +41,7 @@ from qa.spans import (
     previous_sentence,
     qualifies,
     render,
+    repeats_question,
     slot_values,
     to_english,
 )
@@ -242,6 +243,10 @@ def draft_from_reply(
     else:
         return None
     span = AnswerSpan(sentence, where[0], where[1], (), "")
+    if repeats_question(question, span.text):
+        # The model copied a name from the question ("What is the reactor Rosatom
+        # offered called?" -> "Rosatom"): it found no answer in this sentence.
+        return Draft(Outcome.MISSING_DETAIL, (Finding(sentence, None, sentence.text),), slot)
     if slot.typed:
         excluded = excluded_by(question, slot)
         focus = evidence_focus(question, scored)

@@ -12,6 +12,7 @@ neutral, qualifiers are translated with a small glossary).
 
 from __future__ import annotations
 
+import datetime
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -66,7 +67,10 @@ _DAY_ASKED = re.compile(
     r"\bam wievielten\b",
     re.IGNORECASE,
 )
-_DAY_VALUE = re.compile(r"\d{1,2}\.\s?\w|\d{4}-\d{2}-\d{2}|\d{1,2}\.\d{1,2}\.|tag\b|day\b", re.I)
+# A weekday in a news sentence names one day (resolved against the article's date).
+_DAY_VALUE = re.compile(
+    r"\d{1,2}\.\s?\w|\d{4}-\d{2}-\d{2}|\d{1,2}\.\d{1,2}\.|tag\b|day\b|\bmittwoch\b", re.I
+)
 
 
 # A value the clause then denies ("wird das Fenster Ende dieses Jahres nicht nutzen",
@@ -328,6 +332,31 @@ def slot_values(question: str, slot: Slot, text: str) -> list[Value]:
     return find_values(text, slot, agents=asks_for_agent(question, slot))
 
 
+def repeats_question(question: str, text: str) -> bool:
+    """Whether an answer only repeats the question ("Rosatom", or "EIB" for an EIB).
+
+    Every word of it is in the question, or it is the initials of the question's
+    capitalised words.
+
+    Args:
+        question: The standalone question.
+        text: The proposed answer span.
+
+    Returns:
+        True when the answer tells the asker nothing new.
+    """
+    words = [w for w in re.findall(r"\w+", text) if not lexicon.is_function_word(w)]
+    if not words:
+        return False
+    asked = {lexicon.fold(w) for w in re.findall(r"\w+", question)}
+    if all(lexicon.fold(w) in asked for w in words):
+        return True
+    if len(words) == 1 and re.fullmatch(r"[A-Z]{2,6}", words[0]):
+        initials = "".join(w[0] for w in re.findall(r"\b[A-Z]\w*", question))
+        return words[0] in initials
+    return False
+
+
 def excluded_by(question: str, slot: Slot) -> Callable[[Value], bool]:
     """A test for values the question itself names.
 
@@ -405,8 +434,26 @@ def _render_value(value: Value, sentence: ScoredSentence, lang: str) -> str:
     text = value.text
     resolved = resolve(text, sentence.hit.chunk.published) if value.slot is Slot.DATE else []
     if resolved:
-        text = resolved[0][1]  # "Ende nächsten Jahres" -> "Ende 2026"
+        text = _readable_day(resolved[0][1])  # "Ende nächsten Jahres" -> "Ende 2026"
     return to_english(text) if lang == "en" else text
+
+
+_GERMAN_MONTHS = [m for m in lexicon.MONTHS if m != "jänner"]
+_GERMAN_WEEKDAYS = list(lexicon.WEEKDAYS)
+
+
+def _readable_day(resolved: str) -> str:
+    """A resolved day as a reader writes it: "2026-05-13" -> "Mittwoch, 13. Mai 2026".
+
+    German, like the sentence it came from; :func:`to_english` renders it for an
+    English question ("Wednesday, 13 May 2026").
+    """
+    m = re.fullmatch(r"(\d{4})-(\d{2})-(\d{2})", resolved)
+    if not m:
+        return resolved
+    day = datetime.date(int(m.group(1)), int(m.group(2)), int(m.group(3)))
+    weekday = _GERMAN_WEEKDAYS[day.weekday()].capitalize()
+    return f"{weekday}, {day.day}. {_GERMAN_MONTHS[day.month - 1].capitalize()} {day.year}"
 
 
 _EN_WORDS = {

@@ -246,6 +246,12 @@ def test_a_rendering_in_the_wrong_language_falls_back_to_the_span() -> None:
     assert english is not None and english.findings[0].short.startswith("the envoy")
 
 
+def test_a_span_that_repeats_the_question_is_no_answer() -> None:
+    reply = '{"sentence": 1, "span": "Kirill Dmitriev", "answer": "Kirill Dmitriev"}'
+    draft = _reply_draft(reply, "What role does Kirill Dmitriev have?", Slot.OTHER)
+    assert draft is not None and draft.outcome is Outcome.MISSING_DETAIL
+
+
 def test_a_span_found_in_no_sentence_is_unverified() -> None:
     assert _reply_draft('{"sentence": 1, "span": "Sergei Lawrow", "answer": "Lavrov"}') is None
     assert _reply_draft("Kirill Dmitriev") is None  # not JSON at all

@@ -15,7 +15,15 @@ from qa.claims import question_roles
 from qa.evidence import ScoredSentence
 from qa.lexicon import is_broad_place, name_kind
 from qa.slots import Slot, Value, find_values, question_slot
-from qa.spans import AnswerSpan, about, asks_for_agent, fits, focus_names, locate
+from qa.spans import (
+    AnswerSpan,
+    about,
+    asks_for_agent,
+    fits,
+    focus_names,
+    locate,
+    repeats_question,
+)
 
 
 def evidence(
@@ -378,7 +386,15 @@ def test_a_weekday_is_dated_by_its_article_month() -> None:
     found = span(DAY_IN_MAY, "Der Damm brach am Dienstag.", month=5)
     assert found is not None
     assert found.text == "am Dienstag"
-    assert found.short == "2025-05-06"  # the Tuesday before Monday 12 May 2025
+    assert found.short == "Tuesday, 6 May 2025"  # the Tuesday before Monday 12 May 2025
+
+
+def test_a_weekday_answers_on_what_date_and_reads_as_a_date() -> None:
+    sentence = "Das teilte Elon Moschus am Mittwoch in Starbase mit."
+    located = span("On what date did Musk announce it in Starbase?", sentence, month=5, year=2026)
+    assert located is not None
+    # The article is of Tuesday 12 May 2026: "am Mittwoch" is the Wednesday before.
+    assert located.short == "Wednesday, 6 May 2026"
 
 
 def test_may_as_a_verb_is_no_month() -> None:
@@ -604,6 +620,19 @@ def test_who_did_it_prefers_a_person_in_the_same_sentence() -> None:
     sentence = "Für die New England Patriots traf Tom Brady dreimal."
     located = span("Who scored for the Patriots?", sentence)
     assert located is not None and located.short == "Tom Brady"
+
+
+@pytest.mark.parametrize(
+    ("question", "answer", "repeats"),
+    [
+        ("What is the name of the reactor Rosatom offered?", "Rosatom", True),
+        ("Which banks besides the European Investment Bank pay?", "EIB", True),
+        ("Which banks besides the European Investment Bank pay?", "KfW", False),
+        ("Who is Putin's envoy?", "Kirill Dmitriev", False),
+    ],
+)
+def test_repeats_question(question: str, answer: str, repeats: bool) -> None:
+    assert repeats_question(question, answer) is repeats
 
 
 # ----------------------------------------------------------------------- lexicon, roles
