@@ -9,8 +9,6 @@ extractive answer, the abstention threshold, quote selection and context trimmin
 from __future__ import annotations
 
 import re
-import threading
-from collections import OrderedDict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
@@ -20,6 +18,7 @@ from index.chunking import split_sentences
 from index.embedding import Embedder
 from index.lexical import tokenize
 from index.models import RetrievedChunk
+from qa.lru import VectorLRU
 
 _NUMERIC_QUESTION = re.compile(
     r"\b(when|how (many|much|long|high|old)|what year|which year|wann|wie (viele?|hoch|lange|alt)|"
@@ -56,32 +55,18 @@ class SentenceCache:
     """
 
     def __init__(self, size: int = 20000) -> None:
-        self._size = size
-        self._data: OrderedDict[str, np.ndarray] = OrderedDict()
-        self._lock = threading.Lock()
+        self._cache = VectorLRU(size)
 
     def embed(self, embedder: Embedder, sentences: Sequence[str]) -> np.ndarray:
         """Vectors for ``sentences`` (as passages), computing only the missing ones."""
-        with self._lock:
-            missing = list(dict.fromkeys(s for s in sentences if s not in self._data))
-        if missing:
-            vectors = embedder.embed_passages(missing)
-            with self._lock:
-                for s, v in zip(missing, vectors, strict=True):
-                    self._data[s] = v
-                while len(self._data) > self._size:
-                    self._data.popitem(last=False)
-        with self._lock:
-            return np.stack([self._data[s] for s in sentences])
+        return np.stack(self._cache.get_many(sentences, embedder.embed_passages))
 
     def clear(self) -> None:
         """Forget every vector (a benchmark times a question as if it were new)."""
-        with self._lock:
-            self._data.clear()
+        self._cache.clear()
 
     def __len__(self) -> int:
-        with self._lock:
-            return len(self._data)
+        return len(self._cache)
 
 
 def score_sentences(

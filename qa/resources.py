@@ -8,8 +8,6 @@ telling whether an open handle is still current.
 from __future__ import annotations
 
 import logging
-import threading
-from collections import OrderedDict
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -21,6 +19,7 @@ from index.lexical import LexicalIndex
 from index.lock import rebuild_in_progress
 from index.store import ChunkStore, StoreLocation, open_store
 from qa.evidence import SentenceCache
+from qa.lru import VectorLRU
 from qa.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -38,9 +37,7 @@ class QueryVectors:
 
     def __init__(self, embedder: Embedder, size: int = QUERY_CACHE_SIZE) -> None:
         self._embedder = embedder
-        self._size = size
-        self._data: OrderedDict[str, np.ndarray] = OrderedDict()
-        self._lock = threading.Lock()
+        self._cache = VectorLRU(size)
 
     @property
     def embedder(self) -> Embedder:
@@ -49,25 +46,14 @@ class QueryVectors:
 
     def get(self, question: str) -> np.ndarray:
         """The question's query vector, embedded on first use."""
-        with self._lock:
-            if question in self._data:
-                self._data.move_to_end(question)
-                return self._data[question]
-        vector = self._embedder.embed_queries([question])[0]
-        with self._lock:
-            self._data[question] = vector
-            while len(self._data) > self._size:
-                self._data.popitem(last=False)
-        return vector
+        return self._cache.get_many([question], self._embedder.embed_queries)[0]
 
     def clear(self) -> None:
         """Forget every vector (a benchmark times a question as if it were new)."""
-        with self._lock:
-            self._data.clear()
+        self._cache.clear()
 
     def __len__(self) -> int:
-        with self._lock:
-            return len(self._data)
+        return len(self._cache)
 
 
 @dataclass
