@@ -236,19 +236,17 @@ def run(
     )
     if flash_attn:
         # Not a chat-model field: load the shared Llama ourselves with flash attention on.
-        key = (str(path.resolve()), settings.llm_context, threads, batch)
-        pool._models[key] = chat_models._LoadedModel(
-            llm=llama_cpp.Llama(
-                model_path=str(path),
-                n_ctx=settings.llm_context,
-                n_threads=threads,
-                n_threads_batch=threads,
-                n_batch=batch,
-                n_ubatch=batch,
-                flash_attn=True,
-                verbose=False,
-            )
+        llm = llama_cpp.Llama(
+            model_path=str(path),
+            n_ctx=settings.llm_context,
+            n_threads=threads,
+            n_threads_batch=threads,
+            n_batch=batch,
+            n_ubatch=batch,
+            flash_attn=True,
+            verbose=False,
         )
+        pool.add(path, settings.llm_context, threads, batch, llm)
     t = time.perf_counter()
     model.warm_up(
         [

@@ -101,6 +101,15 @@ class LocalModels:
                 self._models[key] = loaded
             return loaded
 
+    def add(self, path: Path, n_ctx: int, n_threads: int, n_batch: int, llm: Any) -> None:
+        """Serve ``llm`` for these parameters to every chat model given the pool.
+
+        For a ``Llama`` loaded with options the pool does not set (a study's flash
+        attention).
+        """
+        with self._lock:
+            self._models[(str(path.resolve()), n_ctx, n_threads, n_batch)] = _LoadedModel(llm=llm)
+
     def __len__(self) -> int:
         with self._lock:
             return len(self._models)
