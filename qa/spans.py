@@ -371,6 +371,8 @@ def excluded_by(question: str, slot: Slot) -> Callable[[Value], bool]:
             return True
         if slot.numeric:
             return False
+        if repeats_question(question, value.text):
+            return True  # "EIB" when the question names the European Investment Bank
         return any(
             any(q.startswith(lexicon.fold(w)) or lexicon.fold(w).startswith(q) for q in words)
             for w in re.findall(r"\w+", value.text)
@@ -469,6 +471,11 @@ _EN_WORDS = {
     "Herbst": "autumn", "Frühjahr": "spring", "Sommer": "summer", "Winter": "winter",
     "zwischen": "between", "und": "and", "Euro": "euros", "Dollar": "dollars",
     "US-Dollar": "US dollars", "am": "on", "Stärke": "magnitude",
+    # Number words (lower case only: "Elf" is a football team, "elf" eleven).
+    "zwei": "two", "drei": "three", "vier": "four", "fünf": "five", "sechs": "six",
+    "sieben": "seven", "acht": "eight", "neun": "nine", "zehn": "ten", "elf": "eleven",
+    "zwölf": "twelve", "zwanzig": "twenty", "dreißig": "thirty", "hundert": "hundred",
+    "Dutzend": "dozen", "Dutzende": "dozens",
 }  # fmt: skip
 
 

@@ -635,6 +635,11 @@ def test_repeats_question(question: str, answer: str, repeats: bool) -> None:
     assert repeats_question(question, answer) is repeats
 
 
+def test_an_acronym_of_a_name_in_the_question_is_no_answer() -> None:
+    sentence = "Das Projekt finanziert die Europäische Investitionsbank (EIB) mit."
+    assert span("Which banks besides the European Investment Bank pay for it?", sentence) is None
+
+
 # ----------------------------------------------------------------------- lexicon, roles
 
 
