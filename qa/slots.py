@@ -459,10 +459,11 @@ _UNIT_CLASSES: dict[str, re.Pattern[str]] = {
     "length": re.compile(
         r"\b(meter|metres?|meters?|kilometer|kilometres?|kilometers?|km|cm|zentimeter|high|"
         r"deep|depth|far|rise|rose|long|length|tall|height|hoch|tief|tiefe|weit|lang|länge|"
-        r"höhe|stieg|anstieg)\b",
+        r"höhe|stieg|anstieg|thick|thickness|dick|dicke|wide|width|breit|breite)\b",
         re.I,
     ),
     "weight": re.compile(r"\b(tonnen|tonnes?|tons?|kilogramm|kg)\b", re.I),
+    "temperature": re.compile(r"\b(grad|°c|degrees?|temperatur\w*|temperatures?)\b", re.I),
     "clock": re.compile(r"\b(uhr|o'clock|what time|um wie viel uhr)\b", re.I),
     "speed": re.compile(r"\b(km/h|knoten|knots|speed|geschwindigkeit)\b", re.I),
 }

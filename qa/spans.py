@@ -109,8 +109,12 @@ def fits(question: str, slot: Slot, value: Value, sentence: str) -> bool:
         return bool(_DAY_VALUE.search(value.text))
     if slot is Slot.COUNT and re.fullmatch(r"\d+[.,]\d{1,2}", value.text.strip()):
         return False
+    if slot is Slot.DATE and _YEAR_ASKED.search(question) and _year_named(question, value):
+        return False  # "after the delay to 2028, in which year …" is not "Ende 2028"
     if slot is Slot.PLACE and _NARROW_PLACE.search(question):
         return not lexicon.is_broad_place(value.text)
+    if slot is Slot.PLACE and _COUNTRY_ASKED.search(question):
+        return lexicon.is_broad_place(value.text)  # "which country" is not "Frankfurt"
     if slot in (Slot.COUNT, Slot.QUANTITY):
         asked = unit_class(question)
         # What follows the value, up to the next number (whose unit is its own).
@@ -121,6 +125,8 @@ def fits(question: str, slot: Slot, value: Value, sentence: str) -> bool:
             return False
         if slot is Slot.COUNT and found in _MEASURES and asked != found:
             return False  # "25 Kilometer" counts no graves
+        if asked == "clock" and found != "clock":
+            return False  # "um wie viel Uhr" wants a time of day, not "150 Mio. Euro"
         if asked == "age" and not _AGE_VALUE.search(
             sentence[max(0, value.start - 15) : value.end + 15]
         ):
@@ -159,6 +165,22 @@ _COMPARISON = re.compile(
 )
 
 # "Which city or region" is not answered by a country or a continent.
+_COUNTRY_ASKED = re.compile(
+    r"\b(which|what) (country|nation)\b|\bcountry's\b|\bwelche[ms]? (land|staat)\b|"
+    r"\bwelchem (land|staat)\b",
+    re.IGNORECASE,
+)
+_YEAR_ASKED = re.compile(
+    r"\b(which|what|in which|in what) year\b|\bwelche[mn]? jahr\b|\bin welchem jahr\b", re.I
+)
+
+
+def _year_named(question: str, value: Value) -> bool:
+    """Whether the value's year is a year the question itself names (not its article's)."""
+    asked = set(_QUESTION_YEAR.findall(_ARTICLE_DATE.sub(" ", question)))
+    return bool(asked & set(_QUESTION_YEAR.findall(value.text)))
+
+
 _NARROW_PLACE = re.compile(
     r"\b(city|town|village|region|province|state|district|county|stadt|ort|ortschaft|region|"
     r"provinz|bundesland|gemeinde|kreis|landkreis|dorf)\b",

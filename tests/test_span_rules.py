@@ -468,6 +468,33 @@ def test_a_count_keeps_its_scale_word() -> None:
     assert located is not None and located.values == (found,)
 
 
+@pytest.mark.parametrize(
+    ("question", "sentence", "text"),
+    [
+        ("How thick was the sea ice?", "Das Eis bedeckte 3,86 Mio. Quadratkilometer.", None),
+        ("How thick was the sea ice?", "Es war bei 34 Grad kaum 1,5 Meter dick.", "1,5 Meter"),
+        ("Um wie viel Uhr kam die Warnung?", "Die Schäden liegen bei 150 Mio. Euro.", None),
+        ("Which country's governor voted no?", "Der Rat tagte in Frankfurt.", None),
+        ("Which country's governor voted no?", "Dagegen stimmte Estland.", "Estland"),
+    ],
+)
+def test_the_asked_measure_or_kind_must_match(
+    question: str, sentence: str, text: str | None
+) -> None:
+    located = span(question, sentence)
+    if text is None:
+        assert located is None
+    else:
+        assert located is not None
+        assert text in located.sentence.text[located.start : located.end]
+
+
+def test_a_year_the_question_names_does_not_answer_which_year() -> None:
+    sentence = "SpaceX peilt nun Ende 2028 an."
+    assert span("After the delay to 2028, in which year is the landing expected?", sentence) is None
+    assert span("In which year is the landing expected?", sentence) is not None
+
+
 def test_watt_hours_are_energy_not_a_count() -> None:
     sentence = "Der Park soll jährlich rund 680 Gigawattstunden Strom erzeugen."
     found = value(sentence, "680", Slot.COUNT)
