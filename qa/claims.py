@@ -80,6 +80,55 @@ def _scales(text: str) -> set[str]:
     return {lexicon.SCALES[w] for w in _WORD.findall(text.lower()) if w in lexicon.SCALES}
 
 
+# Units a number is given in, English and German forms -> one name ("1 gigawatt" is not
+# "1 Megawatt").
+_UNITS = {
+    "mw": "megawatt", "megawatt": "megawatt", "megawatts": "megawatt",
+    "gw": "gigawatt", "gigawatt": "gigawatt", "gigawatts": "gigawatt",
+    "kw": "kilowatt", "kilowatt": "kilowatt", "kilowatts": "kilowatt",
+    "km": "kilometre", "kilometer": "kilometre", "kilometern": "kilometre",
+    "kilometres": "kilometre", "kilometers": "kilometre", "kilometre": "kilometre",
+    "tonnen": "tonne", "tonnes": "tonne", "tonne": "tonne", "tons": "tonne", "t": "tonne",
+    "hektar": "hectare", "hectares": "hectare", "hectare": "hectare",
+    "kg": "kilogram", "kilogramm": "kilogram", "kilograms": "kilogram",
+}  # fmt: skip
+# A change's direction: a claim that says "lower" of a sentence saying "höher" is wrong.
+_DIRECTIONS = (
+    (
+        "up",
+        re.compile(
+            r"\b(higher|up|upwards?|rose|risen|rises|increased?|grew|höher|nach oben|"
+            r"gestiegen|stieg|steigt|erhöht\w*|zugelegt|wuchs|gewachsen)\b",
+            re.I,
+        ),
+    ),
+    (
+        "down",
+        re.compile(
+            r"\b(lower|down|downwards?|fell|fallen|falls|decreased?|declined?|dropped|"
+            r"niedriger|nach unten|gesunken|sank|sinkt|gesenkt|zurückgegangen|gefallen|fiel)\b",
+            re.I,
+        ),
+    ),
+)
+
+
+_SQUARE = re.compile(r"square (kilomet|met)\w*|quadrat(kilomet|met)\w*|(k?m)²", re.I)
+
+
+def _units(text: str) -> set[str]:
+    def square(m: re.Match[str]) -> str:
+        kilo = "k" in (m.group(1) or m.group(2) or m.group(3) or "")[:1]
+        return "sqkm" if kilo else "sqm"
+
+    words = _WORD.findall(_SQUARE.sub(square, text.lower()))
+    return {_UNITS.get(w, w) for w in words if w in _UNITS or w in ("sqkm", "sqm")}
+
+
+def _directions(text: str) -> set[str]:
+    return {name for name, pattern in _DIRECTIONS if pattern.search(text)}
+
+
 def _months(text: str, *, compounds: bool = False) -> set[str]:
     """Months and weekdays named in ``text``, as English names.
 
@@ -197,6 +246,9 @@ def _entities(claim: str) -> list[str]:
                     kept = []
                 continue
             word = w[:-2] if w.endswith(("'s", "’s")) else w
+            if kept and lexicon.place_key(f"{kept[-1]} {word}"):
+                kept[-1] = f"{kept[-1]} {word}"  # "South Korea" is one place, not two names
+                continue
             if lexicon.place_key(word) or low in lexicon.DEMONYMS:
                 # "Austrian Lukas Pichler", "Germany THW": the place is a fact of its own.
                 if kept:
@@ -238,10 +290,15 @@ def _entity_supported(entity: str, window_words: set[str], window: str) -> bool:
     if low in lexicon.DEMONYMS:
         return any(stem in lowered for stem in lexicon.DEMONYMS[low])
     tokens = entity.split()
+
+    def named(token: str) -> bool:
+        forms = lexicon.DEMONYMS.get(token.lower(), ())  # "Musk" written "Moschus"
+        return _name_in(token, window_words) or any(form in lowered for form in forms)
+
     # A person is supported by the surname; other names by every token.
     if len(tokens) >= 2 and tokens[0].lower() in lexicon.FIRST_NAMES:
-        return _name_in(tokens[-1], window_words)
-    return all(_name_in(t, window_words) for t in tokens if len(t) > 1)
+        return named(tokens[-1])
+    return all(named(t) for t in tokens if len(t) > 1)
 
 
 _NOT_NEGATION = re.compile(
@@ -283,6 +340,12 @@ def check_claim(claim: str, sentence: str, context: str = "") -> ClaimCheck:
     sentence_scales = _scales(sentence)
     for s in sorted(_scales(claim) - {"thousand"}):
         need(f"scale {s}", s in sentence_scales)
+    sentence_units = _units(sentence)
+    for u in sorted(_units(claim)):
+        need(f"unit {u}", u in sentence_units)
+    claimed, stated = _directions(claim), _directions(sentence)
+    if len(claimed) == 1 and stated and not claimed & stated:
+        need(f"direction {next(iter(claimed))}", False)
     if _POINTS.search(claim):
         need("percentage points", bool(_POINTS.search(sentence)))
     elif _PERCENT.search(claim):

@@ -309,6 +309,7 @@ SCALES = {
 DEMONYMS: dict[str, tuple[str, ...]] = {
     "greens": ("grün",), "green": ("grün",), "roman": ("röm",), "antarctic": ("antarkt",),
     "lunar": ("mond",), "ecb": ("ezb",), "musk": ("musk", "moschus"),
+    "kremlin": ("kreml",),
     "un": ("uno", "un-", "vereinte nationen"),
     "imf": ("iwf",), "who": ("who", "weltgesundheit"), "nato": ("nato",),
     "russian": ("russ",), "chinese": ("chin",), "german": ("deutsch",),
