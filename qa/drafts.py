@@ -46,11 +46,15 @@ class Draft:
         findings: The lead finding first, then older/other sources (answered), or the
             closest sentence (missing detail).
         slot: What the question asked for (worded in a missing-detail answer).
+        unsure: A missing detail the code could not rule out: no name of the asked
+            kind was recognised, which is weaker evidence than a missing number, so
+            the answer says it found none instead of saying the articles lack one.
     """
 
     outcome: Outcome
     findings: tuple[Finding, ...] = ()
     slot: Slot = Slot.OTHER
+    unsure: bool = False
 
 
 _NOT_FOUND = {
@@ -63,6 +67,12 @@ _NOT_FOUND = {
 _MISSING = {
     "en": "The articles don't say {what}. The closest they come to it is",
     "de": "Die Artikel sagen nicht, {what}. Am nächsten kommt dem",
+}
+_UNSURE = {
+    "en": "The articles may not say {what}: I found no name that answers it. The closest "
+    "they come to it is",
+    "de": "Die Artikel sagen womöglich nicht, {what}: Ich habe keinen passenden Namen "
+    "gefunden. Am nächsten kommt dem",
 }
 _WHAT = {
     Slot.DATE: ("when", "wann"),
@@ -150,7 +160,7 @@ def render(draft: Draft, question: str, lang: str) -> tuple[str, str, tuple[Cita
     if draft.outcome is Outcome.MISSING_DETAIL:
         closest = draft.findings[0]
         what = _WHAT[draft.slot][1 if lang == "de" else 0]
-        head = _MISSING[lang].format(what=what)
+        head = (_UNSURE if draft.unsure else _MISSING)[lang].format(what=what)
         c = closest.sentence.hit.chunk
         text = f"{head} „{c.title}“ ({c.published:%Y-%m-%d}): „{closest.sentence.text}“ [1]"
         return text, "", (_citation(1, closest),)

@@ -263,9 +263,8 @@ def draft_from_reply(
             # slot in the same sentence, else the articles do not give it.
             located = locate(question, slot, [sentence], lang, focus)
             if located is None:
-                return Draft(
-                    Outcome.MISSING_DETAIL, (Finding(sentence, None, sentence.text),), slot
-                )
+                closest = (Finding(sentence, None, sentence.text),)
+                return Draft(Outcome.MISSING_DETAIL, closest, slot, unsure=not slot.numeric)
             span = located
         else:
             span = AnswerSpan(sentence, where[0], where[1], values, "")

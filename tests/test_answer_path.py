@@ -14,6 +14,7 @@ from langchain_core.outputs import ChatGenerationChunk, ChatResult
 from eval.claims import load_claims, score_claims
 from index.models import Chunk, RetrievedChunk
 from qa.claims import check_claim
+from qa.drafts import render
 from qa.evidence import ScoredSentence
 from qa.extractive import extractive_draft
 from qa.llm_extract import draft_from_reply, find_span
@@ -133,6 +134,19 @@ def test_extractive_draft_says_the_detail_is_missing_and_keeps_the_closest() -> 
     )
     assert draft.outcome is Outcome.MISSING_DETAIL
     assert draft.findings[0].sentence.text == ENVOY and draft.findings[0].span is None
+
+
+def test_no_recognised_name_is_an_unsure_missing_detail() -> None:
+    question = "Who is the project manager of the Mars landing?"
+    draft = extractive_draft(question, scored((MARS, 0.9)), slot=Slot.PERSON, lang="en",
+                             threshold=0.8)  # fmt: skip
+    assert draft.outcome is Outcome.MISSING_DETAIL and draft.unsure
+    text, _, citations = render(draft, question, "en")
+    assert text.startswith("The articles may not say who: I found no name that answers it.")
+    assert citations[0].quote == MARS
+    money = extractive_draft("How much will it cost?", scored((MARS, 0.9)), slot=Slot.MONEY,
+                             lang="en", threshold=0.8)  # fmt: skip
+    assert money.outcome is Outcome.MISSING_DETAIL and not money.unsure
 
 
 def test_extractive_draft_answers_with_a_span() -> None:
