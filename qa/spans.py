@@ -164,7 +164,7 @@ _COMPARISON = re.compile(
     r"\b(or|oder|vs\.?|versus|than|als|compared|verglichen|gegenüber)\b", re.IGNORECASE
 )
 
-# "Which city or region" is not answered by a country or a continent.
+# "Which country" is answered by a country, not by a city.
 _COUNTRY_ASKED = re.compile(
     r"\b(which|what) (country|nation)\b|\bcountry's\b|\bwelche[ms]? (land|staat)\b|"
     r"\bwelchem (land|staat)\b",
@@ -181,6 +181,7 @@ def _year_named(question: str, value: Value) -> bool:
     return bool(asked & set(_QUESTION_YEAR.findall(value.text)))
 
 
+# "Which city or region" is not answered by a country or a continent.
 _NARROW_PLACE = re.compile(
     r"\b(city|town|village|region|province|state|district|county|stadt|ort|ortschaft|region|"
     r"provinz|bundesland|gemeinde|kreis|landkreis|dorf)\b",
