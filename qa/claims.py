@@ -91,6 +91,7 @@ _UNITS = {
     "tonnen": "tonne", "tonnes": "tonne", "tonne": "tonne", "tons": "tonne", "t": "tonne",
     "hektar": "hectare", "hectares": "hectare", "hectare": "hectare",
     "kg": "kilogram", "kilogramm": "kilogram", "kilograms": "kilogram",
+    "sqkm": "square kilometre", "sqm": "square metre",
 }  # fmt: skip
 # A change's direction: a claim that says "lower" of a sentence saying "höher" is wrong.
 _DIRECTIONS = (
@@ -113,16 +114,15 @@ _DIRECTIONS = (
 )
 
 
-_SQUARE = re.compile(r"square (kilomet|met)\w*|quadrat(kilomet|met)\w*|(k?m)²", re.I)
+# Square units first, so "square kilometres" is not read as kilometres.
+_SQUARE = ((re.compile(r"square kilomet\w*|quadratkilomet\w*|km²", re.I), " sqkm "),
+           (re.compile(r"square met\w*|quadratmet\w*|m²", re.I), " sqm "))  # fmt: skip
 
 
 def _units(text: str) -> set[str]:
-    def square(m: re.Match[str]) -> str:
-        kilo = "k" in (m.group(1) or m.group(2) or m.group(3) or "")[:1]
-        return "sqkm" if kilo else "sqm"
-
-    words = _WORD.findall(_SQUARE.sub(square, text.lower()))
-    return {_UNITS.get(w, w) for w in words if w in _UNITS or w in ("sqkm", "sqm")}
+    for pattern, unit in _SQUARE:
+        text = pattern.sub(unit, text)
+    return {_UNITS[w] for w in _WORD.findall(text.lower()) if w in _UNITS}
 
 
 def _directions(text: str) -> set[str]:

@@ -179,10 +179,15 @@ def _rank(scored: Sequence[ScoredSentence], sentence: ScoredSentence) -> int:
     return next((i for i, s in enumerate(scored) if s is sentence), len(scored))
 
 
+def _missing(sentence: ScoredSentence, slot: Slot, *, unsure: bool = False) -> Draft:
+    """The asked detail is not in ``sentence``, which is quoted as the closest."""
+    return Draft(Outcome.MISSING_DETAIL, (Finding(sentence, None, sentence.text),), slot, unsure)
+
+
 def _nothing(scored: Sequence[ScoredSentence], slot: Slot, threshold: float) -> Draft:
     if not scored or scored[0].score < threshold:
         return Draft(Outcome.NOT_FOUND, slot=slot)
-    return Draft(Outcome.MISSING_DETAIL, (Finding(scored[0], None, scored[0].text),), slot)
+    return _missing(scored[0], slot)
 
 
 def _short(extraction: Extraction, span: AnswerSpan, lang: str) -> str:
@@ -246,7 +251,7 @@ def draft_from_reply(
     if repeats_question(question, span.text):
         # The model copied a name from the question ("What is the reactor Rosatom
         # offered called?" -> "Rosatom"): it found no answer in this sentence.
-        return Draft(Outcome.MISSING_DETAIL, (Finding(sentence, None, sentence.text),), slot)
+        return _missing(sentence, slot)
     if slot.typed:
         excluded = excluded_by(question, slot)
         focus = evidence_focus(question, scored)
@@ -263,8 +268,7 @@ def draft_from_reply(
             # slot in the same sentence, else the articles do not give it.
             located = locate(question, slot, [sentence], lang, focus)
             if located is None:
-                closest = (Finding(sentence, None, sentence.text),)
-                return Draft(Outcome.MISSING_DETAIL, closest, slot, unsure=not slot.numeric)
+                return _missing(sentence, slot, unsure=not slot.numeric)
             span = located
         else:
             span = AnswerSpan(sentence, where[0], where[1], values, "")
@@ -274,7 +278,7 @@ def draft_from_reply(
             # model's pick: the two readings disagree, so the model's is not trusted.
             return None
         if not qualifies(question, slot, sentence, focus):
-            return Draft(Outcome.MISSING_DETAIL, (Finding(sentence, None, sentence.text),), slot)
+            return _missing(sentence, slot)
         if not span.short:
             short, start, end = render(span.values, sentence, lang)
             span = AnswerSpan(sentence, start, end, span.values, short)

@@ -67,7 +67,8 @@ _DAY_ASKED = re.compile(
     r"\bam wievielten\b",
     re.IGNORECASE,
 )
-# A weekday in a news sentence names one day (resolved against the article's date).
+# A weekday in a news sentence names one day (resolved against the article's date);
+# "tag\b" and "day\b" cover every weekday but Mittwoch.
 _DAY_VALUE = re.compile(
     r"\d{1,2}\.\s?\w|\d{4}-\d{2}-\d{2}|\d{1,2}\.\d{1,2}\.|tag\b|day\b|\bmittwoch\b", re.I
 )
@@ -175,12 +176,6 @@ _YEAR_ASKED = re.compile(
 )
 
 
-def _year_named(question: str, value: Value) -> bool:
-    """Whether the value's year is a year the question itself names (not its article's)."""
-    asked = set(_QUESTION_YEAR.findall(_ARTICLE_DATE.sub(" ", question)))
-    return bool(asked & set(_QUESTION_YEAR.findall(value.text)))
-
-
 # "Which city or region" is not answered by a country or a continent.
 _NARROW_PLACE = re.compile(
     r"\b(city|town|village|region|province|state|district|county|stadt|ort|ortschaft|region|"
@@ -239,13 +234,23 @@ _ARTICLE_DATE = re.compile(
 _QUESTION_YEAR = re.compile(r"(?<![\d.,])(?:19|20)\d\d(?![\d.,]\d)")
 
 
+def _asked_years(question: str) -> set[str]:
+    """The years a question asks about (not the date of the article it cites)."""
+    return set(_QUESTION_YEAR.findall(_ARTICLE_DATE.sub(" ", question)))
+
+
+def _year_named(question: str, value: Value) -> bool:
+    """Whether the value's year is a year the question itself names."""
+    return bool(_asked_years(question) & set(_QUESTION_YEAR.findall(value.text)))
+
+
 def _other_year(question: str, sentence: ScoredSentence) -> bool:
     """Whether a sentence dates itself to other years than all the ones the question asks about.
 
     "How many died in the 2024 floods" is not answered by "in May 2023 … 17 dead".
     A sentence without a year may still be about the asked one.
     """
-    asked = set(_QUESTION_YEAR.findall(_ARTICLE_DATE.sub(" ", question)))
+    asked = _asked_years(question)
     if not asked:
         return False
     said = set(_QUESTION_YEAR.findall(sentence.text))
