@@ -148,7 +148,11 @@ _INTERROGATIVES: tuple[tuple[Slot, re.Pattern[str]], ...] = (
     ),
     (
         Slot.COUNT,
-        re.compile(r"\bhow many\b|\bnumber of\b|\bwie ?viele\b|\banzahl\b|\bzahl der\b", _Q),
+        re.compile(
+            r"\bhow many\b|\bnumber of\b|\b(what|which) number\b|\bwie ?viele\b|\banzahl\b|"
+            r"\bzahl der\b",
+            _Q,
+        ),
     ),
     (
         Slot.ORG,
@@ -185,45 +189,57 @@ _INTERROGATIVES: tuple[tuple[Slot, re.Pattern[str]], ...] = (
         ),
     ),
 )
+# A head noun names the slot only in the phrase the question asks about ("what was the
+# inflation rate"), not in a clause after it: "what is the name of the area", "the loss
+# of biodiversity is the result of what" and "what compiles data about the size of
+# firms" ask for no measure. So the noun must follow a question word (or a leading
+# "und"/"and") within four words, none of them a preposition or relative word.
+_ASKED = (
+    r"(?:^\W*(?:und|and)\b|\b(?:what|which|how \w+|wie \w+|welche[mnrs]?|was|wessen)\b)"
+    r"(?:\s+(?!(?:of|in|on|at|for|from|about|with|by|that|which|who|whose|to|into|than|"
+    r"von|vom|im|über|aus|für|mit|bei|nach|dass|als|zu|zur|zum|seit|um|an|auf)\b)\S+){0,4}?"
+    r"\s+"
+)
+
+
+def _head(nouns: str, free: str = "") -> re.Pattern[str]:
+    """A head-noun pattern: ``nouns`` in the asked phrase, or ``free`` anywhere."""
+    return re.compile(rf"{_ASKED}{nouns}\b" + (f"|{free}" if free else ""), _Q)
+
+
 _HEAD_NOUNS: tuple[tuple[Slot, re.Pattern[str]], ...] = (
     (
         Slot.PERCENT,
-        re.compile(
-            (
-                r"\b(rate|percentage|share|quote|anteil|prozentsatz|\w*quote|\w*rate|"
-                r"\w*zins\w*|turnout|\w*beteiligung)\b|\binterest\b"
-            ),
-            _Q,
+        _head(
+            r"(\w*rate|percentage|share|quote|anteil|prozentsatz|\w*quote|\w*zins\w*|turnout|"
+            r"\w*beteiligung|interest)"
         ),
     ),
     (
         Slot.MONEY,
-        re.compile(
-            (
-                r"\b(cost|costs|price|budget|revenue|profit|loss|turnover|salary|fee|fine|damage|"
-                r"investment|worth|value|sales|compensation|transfer|kosten|preis|budget|umsatz|"
-                r"gewinn|verlust|schaden|investition\w*|gehalt|strafe|summe|betrag|wert|"
-                r"mehrkosten|ablöse\w*|fördermittel|förderung)\b"
-            ),
-            _Q,
+        _head(
+            r"(cost|costs|price|budget|revenue|profit|loss|turnover|salary|fee|fine|damage|"
+            r"investment|worth|value|sales|compensation|transfer|kosten|preis|budget|umsatz|"
+            r"gewinn|verlust|schaden|investition\w*|gehalt|strafe|summe|betrag|wert|"
+            r"mehrkosten|ablöse\w*|fördermittel|förderung)"
         ),
     ),
     (
         Slot.QUANTITY,
-        re.compile(
-            (
-                r"\bhow (high|tall|deep|far|big|large|heavy|fast|strong|long|wide|much|thick)\b|"
-                r"\b(output|capacity|length|area|height|depth|distance|speed|magnitude|size|extent|"
-                r"thickness|dicke|ausdehnung|\w*geschwindigkeit|"
-                r"weight|temperature|population|volume|leistung|kapazität|länge|fläche|höhe|tiefe|"
-                r"entfernung|geschwindigkeit|stärke|größe|gewicht|temperatur|einwohner\w*|menge|"
-                r"volumen)\b|\bwie (hoch|tief|weit|groß|gross|schwer|schnell|stark|lang|breit|"
-                r"viel)\b"
-            ),
-            _Q,
+        _head(
+            r"(output|capacity|length|area|height|depth|distance|speed|magnitude|size|extent|"
+            r"thickness|dicke|ausdehnung|\w*geschwindigkeit|"
+            r"weight|temperature|population|volume|leistung|kapazität|länge|fläche|höhe|tiefe|"
+            r"entfernung|stärke|größe|gewicht|temperatur|einwohner\w*|menge|volumen)",
+            r"\bhow (high|tall|deep|far|big|large|heavy|fast|strong|long|wide|much|thick)\b|"
+            r"\bwie (hoch|tief|weit|groß|gross|schwer|schnell|stark|lang|breit|viel)\b",
         ),
     ),
 )
+
+
+# "Who" capitalised inside a question is a name ("Doctor Who", "The Who"), not "who".
+_NAMED_WHO = re.compile(r"(?<=\w )Who\b")
 
 
 def question_slot(question: str) -> Slot:
@@ -236,8 +252,9 @@ def question_slot(question: str) -> Slot:
         The slot its interrogative names, else the one its head noun names, else
         ``Slot.OTHER``.
     """
+    asked = _NAMED_WHO.sub("", question)
     for slot, pattern in (*_INTERROGATIVES, *_HEAD_NOUNS):
-        if pattern.search(question):
+        if pattern.search(asked):
             return slot
     return Slot.OTHER
 
@@ -320,7 +337,12 @@ _DATE_RE = re.compile(
     r"\b(?:on )?(?:Monday|Tuesday|Wednesday|Thursday|Friday|Saturday|Sunday)\b|"
     r"\b(?:Ende|Anfang|Mitte) (?:des )?(?:nächsten|kommenden|dieses|diesen|vergangenen) "
     r"(?:Jahres|Monats)\b|\b(?:im )?(?:nächsten|kommenden|vergangenen|letzten) (?:Jahr|Monat)\b|"
-    r"\b(?:gestern|heute|morgen)\b",
+    r"\b(?:gestern|heute|morgen)\b|"
+    # A month without a year, when a preposition makes it a date ("im März", "by June");
+    # the preposition is not part of the value, "Ende" is.
+    rf"(?:(?<=\bim )|(?<=\bin )|(?<=\bseit )|(?<=\bbis )|(?<=\bab )|(?<=\bsince )|"
+    rf"(?<=\buntil )|(?<=\bby )|\b(?:Ende|Anfang|Mitte|early|late|mid|end of)\s){_MONTH}"
+    rf"(?:\s{_YEAR})?(?!\w)",
     re.IGNORECASE,
 )
 

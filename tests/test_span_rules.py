@@ -405,6 +405,27 @@ def test_may_as_a_verb_is_no_month() -> None:
     assert span("When did the dam break in May?", "Der Damm brach am 3. Juli.") is None
 
 
+@pytest.mark.parametrize(
+    ("sentence", "dates"),
+    [
+        ("Der Dienst startet im März als Bezahldienst.", ["März"]),
+        ("Das soll bis Ende Juni geschehen.", ["Ende Juni"]),
+        ("Bis Ende März 2026 soll es fertig sein.", ["Ende März 2026"]),  # one value
+        ("The plant opens in June.", ["June"]),
+        ("Er hieß August und kam aus Bremen.", []),  # a month needs a preposition
+    ],
+)
+def test_a_month_without_a_year_is_a_date_after_a_preposition(
+    sentence: str, dates: list[str]
+) -> None:
+    assert [v.text for v in find_values(sentence, Slot.DATE)] == dates
+
+
+def test_a_month_without_a_year_answers_when_in_the_questions_language() -> None:
+    found = span("When will the service launch?", "Der Dienst startet im März als Bezahldienst.")
+    assert found is not None and found.short == "March"
+
+
 # ----------------------------------------------------------------------- fits
 
 
@@ -722,3 +743,28 @@ def test_is_broad_place(name: str, broad: bool) -> None:
 )
 def test_question_roles(question: str, roles: list[str]) -> None:
     assert list(question_roles(question)) == roles
+
+
+@pytest.mark.parametrize(
+    ("question", "slot"),
+    [
+        # A head noun names the slot in the asked phrase ...
+        ("What was Germany's inflation rate in March 2025?", Slot.PERCENT),
+        ("What is the population of Fresno?", Slot.QUANTITY),
+        ("Wie hoch ist die Arbeitslosenquote im Mai?", Slot.PERCENT),
+        ("How high was the fine?", Slot.MONEY),
+        ("Und der Preis?", Slot.MONEY),
+        ("Each district has a population that exceeds what number?", Slot.COUNT),
+        # ... not after a preposition, a relative word or outside the question phrase.
+        ("What is the name of the area the campus lies in?", Slot.OTHER),
+        ("What kind of region lies inside the urban area?", Slot.OTHER),
+        ("The loss of habitat is the result of what?", Slot.OTHER),
+        ("What compiles data about the size of building firms?", Slot.OTHER),
+        ("In what part of the country did students migrate?", Slot.OTHER),  # not "\w*rate"
+        # "Who" capitalised inside a question is a name.
+        ("How often does Doctor Who travel alone?", Slot.OTHER),
+        ("Who is the Doctor?", Slot.PERSON),
+    ],
+)
+def test_question_slot_head_noun_in_the_asked_phrase(question: str, slot: Slot) -> None:
+    assert question_slot(question) is slot
